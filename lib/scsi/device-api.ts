@@ -1,0 +1,81 @@
+/**
+ * What the layers above the SCSI layer (media formats, the copy protocol, the CLI, the HIL suite)
+ * may ask of a drive. `ScsiDevice` (lib/scsi/device.ts) implements it over any Transport.
+ * Everything here talks in logical blocks of the medium's block size.
+ */
+import type { Transport } from './transport.js';
+
+export interface InquiryInfo {
+  peripheralQualifier: number;
+  /** 0x00 direct access, 0x05 CD/DVD, 0x07 optical memory, ... */
+  peripheralType: number;
+  removable: boolean;
+  version: number;
+  vendor: string;   // trimmed
+  product: string;  // trimmed
+  revision: string; // trimmed
+}
+
+export interface Capacity {
+  blockSize: number;
+  /** Number of logical blocks (last LBA + 1). */
+  blockCount: number;
+  /** blockSize * blockCount, as a bigint-safe number (media here are < 2^53 bytes). */
+  bytes: number;
+}
+
+export interface MediumIdResult {
+  /** The medium ID bytes from the non-rewritable zone (never the drive's unit serial). */
+  id: Buffer;
+  /** Which method produced it ('read-media-serial-number', 'vpd:0xc1', 'quirk:...'). */
+  method: string;
+  /** True when the method is a lab stand-in (e.g. a unit serial used for virtual drives): not for production. */
+  standIn: boolean;
+}
+
+export interface ProgressInfo { bytes: number; total: number }
+
+export interface StreamOptions {
+  /** Commands kept in flight (default 4). */
+  inFlight?: number;
+  /** Bytes per command (default: min(1 MiB, device max transfer), rounded to blocks). */
+  chunkBytes?: number;
+  onProgress?: (p: ProgressInfo) => void;
+  signal?: AbortSignal;
+}
+
+export interface BlockDevice {
+  /** The spec it was opened with ('emu:disc.mo', '/dev/sg2'). */
+  readonly spec: string;
+  readonly transport: Transport;
+  inquiry(): Promise<InquiryInfo>;
+  unitSerial(): Promise<string | undefined>;
+  testUnitReady(): Promise<void>;
+  capacity(): Promise<Capacity>;
+  /** Read `blocks` blocks at `lba` (split by the device's max transfer). */
+  read(lba: number, blocks: number): Promise<Buffer>;
+  /** Read into a caller buffer (length a multiple of the block size). */
+  readInto(lba: number, target: Buffer): Promise<void>;
+  /** Write whole blocks at `lba` (data length a multiple of the block size). `fua` forces unit access. */
+  write(lba: number, data: Buffer, opts?: { fua?: boolean }): Promise<void>;
+  /** VERIFY(10) with BYTCHK=0: the drive checks the medium itself. */
+  verify(lba: number, blocks: number): Promise<void>;
+  /** SYNCHRONIZE CACHE(10) over the whole medium. */
+  sync(): Promise<void>;
+  isWriteProtected(): Promise<boolean>;
+  mediumId(): Promise<MediumIdResult>;
+  /** PREVENT (true) / ALLOW (false) MEDIUM REMOVAL. */
+  setRemovalPrevented(prevent: boolean): Promise<void>;
+  eject(): Promise<void>;
+  load(): Promise<void>;
+  /** Stream blocks [lba, lba+blocks) with several commands in flight, in order. */
+  readStream(lba: number, blocks: number, opts?: StreamOptions): AsyncIterable<Buffer>;
+  /** Write a stream of whole-block buffers starting at `lba` with several commands in flight; resolves with blocks written. */
+  writeStream(lba: number, source: AsyncIterable<Buffer>, opts?: StreamOptions): Promise<number>;
+  /**
+   * Count of UNIT ATTENTION conditions (medium changed / reset) seen since open. The copy protocol
+   * snapshots it after reading the medium ID and aborts if it changes before commit.
+   */
+  readonly unitAttentionCount: number;
+  close(): Promise<void>;
+}
