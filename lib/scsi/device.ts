@@ -1,0 +1,305 @@
+/**
+ * ScsiDevice: the device API every layer above the SCSI layer uses, over any Transport.
+ * All commands go through one `run()`: transport, result check (typed errors with decoded sense),
+ * then the retry policy. Large I/O is split by the transport's max transfer; streams keep several
+ * commands in flight with bounded memory.
+ */
+import * as cdb from './cdb.js';
+import type { BlockDevice, Capacity, InquiryInfo, MediumIdResult, StreamOptions } from './device-api.js';
+import { readMediumId, type DataInRunner } from './medium-id.js';
+import { parseInquiry, parseModeSense10, parseModeSense6, parseReadCapacity10, parseReadCapacity16, parseUnitSerial } from './parse.js';
+import { BUILTIN_QUIRKS, findQuirk, type MediumIdMethod, type Quirk } from './quirks.js';
+import { defaultRetryPolicy, withRetry, type RetryPolicy } from './retry.js';
+import { checkResult, isInvalidField, isInvalidOpcode, ScsiError, TransportError } from './scsi-errors.js';
+import type { DataDirection, ScsiResult, Transport } from './transport.js';
+
+/** Default timeouts by command class (ms). */
+export const DEFAULT_TIMEOUTS = {
+  quick: 10_000, // TEST UNIT READY, INQUIRY, REQUEST SENSE, MODE SENSE, capacity
+  io: 60_000, // READ, WRITE, VERIFY
+  sync: 120_000, // SYNCHRONIZE CACHE
+  mechanical: 60_000, // START STOP UNIT
+};
+
+export interface DeviceOptions {
+  quirks?: readonly Quirk[];
+  retry?: Partial<RetryPolicy>;
+  timeouts?: Partial<typeof DEFAULT_TIMEOUTS>;
+  /** Called on every UNIT ATTENTION seen (after which the command was retried once). */
+  onUnitAttention?: (e: ScsiError) => void;
+}
+
+export interface RawResult extends ScsiResult {
+  /** Data-in bytes actually transferred. */
+  data?: Buffer;
+}
+
+export class ScsiDevice implements BlockDevice, DataInRunner {
+  readonly spec: string;
+  readonly transport: Transport;
+  private readonly quirks: readonly Quirk[];
+  private readonly retry: RetryPolicy;
+  private readonly timeouts: typeof DEFAULT_TIMEOUTS;
+  private readonly onUnitAttention: ((e: ScsiError) => void) | undefined;
+  private attentions = 0;
+  private cachedCapacity: Capacity | undefined;
+  private cachedInquiry: InquiryInfo | undefined;
+
+  constructor(spec: string, transport: Transport, opts: DeviceOptions = {}) {
+    this.spec = spec;
+    this.transport = transport;
+    this.quirks = opts.quirks ?? BUILTIN_QUIRKS;
+    this.retry = { ...defaultRetryPolicy, ...opts.retry };
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+    this.onUnitAttention = opts.onUnitAttention;
+  }
+
+  get unitAttentionCount(): number {
+    return this.attentions;
+  }
+
+  /** One command, checked and retried per policy. `data` is used in place. */
+  async run(cdbBytes: Buffer, direction: DataDirection, data: Buffer | undefined, timeoutMs: number): Promise<ScsiResult> {
+    return withRetry(async () => {
+      let result: ScsiResult;
+      try {
+        result = await this.transport.execute({ cdb: cdbBytes, direction, ...(data ? { data } : {}), timeoutMs });
+      } catch (e) {
+        if (e instanceof TypeError || e instanceof TransportError) throw e;
+        throw new TransportError({ device: this.spec, cdb: cdbBytes, message: `${this.spec}: ${cdb.opcodeName(cdbBytes)} failed: ${(e as Error).message}`, cause: e, ...((e as NodeJS.ErrnoException).code ? { code: (e as NodeJS.ErrnoException).code! } : {}) });
+      }
+      checkResult(this.spec, { cdb: cdbBytes, direction, timeoutMs }, result);
+      return result;
+    }, this.retry, (e) => {
+      // Any UNIT ATTENTION may mean the disc was swapped or the drive reset: invalidate what we know.
+      this.attentions++;
+      this.cachedCapacity = undefined;
+      this.onUnitAttention?.(e);
+    });
+  }
+
+  /** Sends a data-in command and returns the bytes actually transferred. */
+  async dataIn(cdbBytes: Buffer, alloc: number, opts: { timeoutMs?: number } = {}): Promise<Buffer> {
+    const buf = Buffer.alloc(alloc);
+    const r = await this.run(cdbBytes, 'in', buf, opts.timeoutMs ?? this.timeouts.quick);
+    return buf.subarray(0, Math.max(0, alloc - r.residual));
+  }
+
+  /** A raw command for `mocopy raw`: never throws on CHECK CONDITION, returns the result as is. */
+  async raw(cdbBytes: Buffer, direction: DataDirection, data: Buffer | undefined, timeoutMs: number): Promise<RawResult> {
+    const r = await this.transport.execute({ cdb: cdbBytes, direction, ...(data ? { data } : {}), timeoutMs });
+    return direction === 'in' && data ? { ...r, data: data.subarray(0, data.length - r.residual) } : r;
+  }
+
+  async inquiry(): Promise<InquiryInfo> {
+    if (!this.cachedInquiry) this.cachedInquiry = parseInquiry(await this.dataIn(cdb.inquiry({ alloc: 96 }), 96));
+    return this.cachedInquiry;
+  }
+
+  async unitSerial(): Promise<string | undefined> {
+    try {
+      return parseUnitSerial(await this.dataIn(cdb.inquiry({ evpd: true, page: 0x80, alloc: 0xfc }), 0xfc)) || undefined;
+    } catch (e) {
+      if (isInvalidField(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async testUnitReady(): Promise<void> {
+    await this.run(cdb.testUnitReady(), 'none', undefined, this.timeouts.quick);
+  }
+
+  async capacity(): Promise<Capacity> {
+    if (this.cachedCapacity) return this.cachedCapacity;
+    const c10 = parseReadCapacity10(await this.dataIn(cdb.readCapacity10(), 8));
+    const cap = c10.saturated ? parseReadCapacity16(await this.dataIn(cdb.readCapacity16(32), 32)) : c10;
+    this.cachedCapacity = { blockSize: cap.blockSize, blockCount: cap.blockCount, bytes: cap.bytes };
+    return this.cachedCapacity;
+  }
+
+  /** Blocks per command: the transport's limit rounded down to whole blocks (at least one). */
+  async maxBlocksPerCommand(): Promise<number> {
+    const { blockSize } = await this.capacity();
+    return Math.max(1, Math.floor(Math.min(this.transport.limits.maxTransferBytes, 0xffff * blockSize) / blockSize));
+  }
+
+  private rwCdb(write: boolean, lba: number, blocks: number, fua: boolean): Buffer {
+    if (lba + blocks <= 0x100000000 && blocks <= 0xffff) return write ? cdb.write10(lba, blocks, { fua }) : cdb.read10(lba, blocks, { fua });
+    return write ? cdb.write16(lba, blocks, { fua }) : cdb.read16(lba, blocks, { fua });
+  }
+
+  private async checkRange(lba: number, blocks: number, target?: Buffer): Promise<Capacity> {
+    const cap = await this.capacity();
+    if (!Number.isInteger(lba) || lba < 0 || !Number.isInteger(blocks) || blocks < 0) throw new RangeError(`bad LBA range ${lba}+${blocks}`);
+    if (target && target.length !== blocks * cap.blockSize) throw new RangeError(`buffer of ${target.length} bytes is not ${blocks} blocks of ${cap.blockSize}`);
+    return cap;
+  }
+
+  async read(lba: number, blocks: number): Promise<Buffer> {
+    const cap = await this.capacity();
+    const buf = Buffer.allocUnsafe(blocks * cap.blockSize);
+    await this.readInto(lba, buf);
+    return buf;
+  }
+
+  async readInto(lba: number, target: Buffer): Promise<void> {
+    const cap = await this.capacity();
+    if (target.length % cap.blockSize !== 0) throw new RangeError(`buffer of ${target.length} bytes is not a whole number of ${cap.blockSize}-byte blocks`);
+    const blocks = target.length / cap.blockSize;
+    await this.checkRange(lba, blocks);
+    const per = await this.maxBlocksPerCommand();
+    for (let done = 0; done < blocks; done += per) {
+      const n = Math.min(per, blocks - done);
+      const slice = target.subarray(done * cap.blockSize, (done + n) * cap.blockSize);
+      await this.run(this.rwCdb(false, lba + done, n, false), 'in', slice, this.timeouts.io);
+    }
+  }
+
+  async write(lba: number, data: Buffer, opts: { fua?: boolean } = {}): Promise<void> {
+    const cap = await this.capacity();
+    if (data.length % cap.blockSize !== 0) throw new RangeError(`data of ${data.length} bytes is not a whole number of ${cap.blockSize}-byte blocks`);
+    const blocks = data.length / cap.blockSize;
+    await this.checkRange(lba, blocks);
+    const per = await this.maxBlocksPerCommand();
+    for (let done = 0; done < blocks; done += per) {
+      const n = Math.min(per, blocks - done);
+      await this.run(this.rwCdb(true, lba + done, n, !!opts.fua), 'out', data.subarray(done * cap.blockSize, (done + n) * cap.blockSize), this.timeouts.io);
+    }
+  }
+
+  async verify(lba: number, blocks: number): Promise<void> {
+    const per = 0xffff;
+    for (let done = 0; done < blocks; done += per) {
+      await this.run(cdb.verify10(lba + done, Math.min(per, blocks - done)), 'none', undefined, this.timeouts.io);
+    }
+  }
+
+  async sync(): Promise<void> {
+    await this.run(cdb.synchronizeCache10(), 'none', undefined, this.timeouts.sync);
+  }
+
+  async isWriteProtected(): Promise<boolean> {
+    try {
+      return parseModeSense6(await this.dataIn(cdb.modeSense6({ page: 0x3f, alloc: 0xfc }), 0xfc)).writeProtected;
+    } catch (e) {
+      if (!isInvalidOpcode(e) && !isInvalidField(e)) throw e;
+      return parseModeSense10(await this.dataIn(cdb.modeSense10({ page: 0x3f, alloc: 0x200 }), 0x200)).writeProtected;
+    }
+  }
+
+  /** The medium-ID method for this drive: the quirk for its model, else READ MEDIA SERIAL NUMBER. */
+  async mediumIdMethod(): Promise<MediumIdMethod> {
+    const inq = await this.inquiry();
+    return findQuirk(inq, this.quirks)?.method ?? { type: 'read-media-serial-number' };
+  }
+
+  async mediumId(): Promise<MediumIdResult> {
+    return readMediumId(this, await this.mediumIdMethod());
+  }
+
+  async setRemovalPrevented(prevent: boolean): Promise<void> {
+    await this.run(cdb.preventAllowMediumRemoval(prevent), 'none', undefined, this.timeouts.quick);
+  }
+
+  async eject(): Promise<void> {
+    await this.run(cdb.startStopUnit({ start: false, loej: true }), 'none', undefined, this.timeouts.mechanical);
+    this.cachedCapacity = undefined;
+  }
+
+  async load(): Promise<void> {
+    await this.run(cdb.startStopUnit({ start: true, loej: true }), 'none', undefined, this.timeouts.mechanical);
+    this.cachedCapacity = undefined;
+  }
+
+  async *readStream(lba: number, blocks: number, opts: StreamOptions = {}): AsyncIterable<Buffer> {
+    const cap = await this.checkRange(lba, blocks);
+    const per = await this.chunkBlocks(opts);
+    const inFlight = Math.max(1, opts.inFlight ?? 4);
+    const total = blocks * cap.blockSize;
+    const pending: Array<Promise<Buffer>> = [];
+    let next = 0;
+    let delivered = 0;
+    const issue = () => {
+      const n = Math.min(per, blocks - next);
+      const buf = Buffer.allocUnsafe(n * cap.blockSize);
+      const at = lba + next;
+      next += n;
+      const p = this.run(this.rwCdb(false, at, n, false), 'in', buf, this.timeouts.io).then(() => buf);
+      p.catch(() => undefined); // surfaced when awaited in order
+      pending.push(p);
+    };
+    try {
+      while (next < blocks && pending.length < inFlight) issue();
+      while (pending.length > 0) {
+        opts.signal?.throwIfAborted();
+        const buf = await pending.shift()!;
+        if (next < blocks) issue();
+        delivered += buf.length;
+        opts.onProgress?.({ bytes: delivered, total });
+        yield buf;
+      }
+    } finally {
+      await Promise.allSettled(pending);
+    }
+  }
+
+  async writeStream(lba: number, source: AsyncIterable<Buffer>, opts: StreamOptions = {}): Promise<number> {
+    const cap = await this.capacity();
+    const bs = cap.blockSize;
+    const per = await this.chunkBlocks(opts);
+    const chunkBytes = per * bs;
+    const inFlight = Math.max(1, opts.inFlight ?? 4);
+    const pending = new Set<Promise<void>>();
+    let firstError: unknown;
+    let at = lba;
+    let written = 0;
+    let carry: Buffer[] = [];
+    let carried = 0;
+    const issue = async (chunk: Buffer) => {
+      const blocks = chunk.length / bs;
+      if (at + blocks > cap.blockCount) throw new RangeError(`write past the end of ${this.spec} (LBA ${at}+${blocks} > ${cap.blockCount})`);
+      const p = this.run(this.rwCdb(true, at, blocks, false), 'out', chunk, this.timeouts.io).then(() => {
+        written += chunk.length;
+        opts.onProgress?.({ bytes: written, total: 0 });
+      }, (e) => { firstError ??= e; });
+      at += blocks;
+      pending.add(p);
+      void p.finally(() => pending.delete(p));
+      if (pending.size >= inFlight) await Promise.race(pending);
+      if (firstError) throw firstError;
+    };
+    try {
+      for await (const piece of source) {
+        opts.signal?.throwIfAborted();
+        carry.push(piece);
+        carried += piece.length;
+        while (carried >= chunkBytes) {
+          const all = carry.length === 1 ? carry[0]! : Buffer.concat(carry, carried);
+          await issue(all.subarray(0, chunkBytes));
+          const rest = all.subarray(chunkBytes);
+          carry = rest.length ? [rest] : [];
+          carried = rest.length;
+        }
+      }
+      if (carried > 0) {
+        if (carried % bs !== 0) throw new RangeError(`stream ended with ${carried} bytes, not a whole number of ${bs}-byte blocks`);
+        await issue(carry.length === 1 ? carry[0]! : Buffer.concat(carry, carried));
+      }
+    } finally {
+      await Promise.allSettled(pending);
+    }
+    if (firstError) throw firstError;
+    return written / bs;
+  }
+
+  private async chunkBlocks(opts: StreamOptions): Promise<number> {
+    const { blockSize } = await this.capacity();
+    const max = await this.maxBlocksPerCommand();
+    const want = Math.floor((opts.chunkBytes ?? 1 << 20) / blockSize);
+    return Math.max(1, Math.min(max, want));
+  }
+
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Lazy loader of the native pass-through addon. Nothing loads it until a real device is opened,
+ * so the emulator and everything above it work on a machine where the addon did not build.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ExitCode, MocopyError } from '../errors.js';
+
+export interface NativeResult {
+  status: number;
+  hostStatus: number;
+  driverStatus: number;
+  sense: Buffer;
+  residual: number;
+  durationUs: number;
+}
+
+export interface NativeLimits {
+  maxTransferBytes: number;
+  alignment: number;
+  reservedSize: number;
+  maxSectors: number;
+}
+
+/** The addon's surface (native/addon.cc). Directions: 0 none, 1 in, 2 out. */
+export interface NativeBinding {
+  open(path: string, opts: { write: boolean }): number;
+  execute(handle: number, cdb: Buffer, direction: 0 | 1 | 2, data: Uint8Array | undefined, timeoutMs: number): Promise<NativeResult>;
+  close(handle: number): void;
+  limits(handle: number): NativeLimits;
+  openHandles(): number;
+  nop(): void;
+  nopAsync(): Promise<void>;
+  platform: string;
+}
+
+export class AddonMissingError extends MocopyError {
+  constructor(detail: string) {
+    super('E_ADDON_MISSING', `the native SCSI pass-through addon is not available (${detail}), so real drives cannot be opened`, {
+      exitCode: ExitCode.DEVICE,
+      hint: 'build it with `npx node-gyp rebuild` (or `npx cmake-js compile`) in the mocopy directory; emulated drives (emu:IMAGE) work without it',
+    });
+  }
+}
+
+let injected: NativeBinding | undefined;
+let loaded: NativeBinding | undefined;
+let loadError: string | undefined;
+
+/** Replaces the addon (tests inject a fake); `undefined` restores the real one. */
+export function setNativeBinding(binding: NativeBinding | undefined): void {
+  injected = binding;
+}
+
+function packageRoot(): string {
+  // lib/scsi/native-binding.(ts|js) under the root, or dist/lib/scsi/... after the build.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
+    dir = dirname(dir);
+  }
+  return process.cwd();
+}
+
+export function addonCandidates(root = packageRoot()): string[] {
+  return [
+    process.env.MOCOPY_NATIVE_ADDON,
+    join(root, 'build', 'Release', 'mocopy_native.node'),
+    join(root, 'build', 'Debug', 'mocopy_native.node'),
+    join(root, 'build-cmake', 'Release', 'mocopy_native.node'),
+    join(root, 'build-cmake', 'mocopy_native.node'),
+  ].filter((p): p is string => !!p);
+}
+
+export function loadNativeBinding(): NativeBinding {
+  if (injected) return injected;
+  if (loaded) return loaded;
+  if (loadError) throw new AddonMissingError(loadError);
+  const require = createRequire(import.meta.url);
+  const tried: string[] = [];
+  for (const p of addonCandidates()) {
+    if (!existsSync(p)) {
+      tried.push(`${p}: not built`);
+      continue;
+    }
+    try {
+      loaded = require(p) as NativeBinding;
+      return loaded;
+    } catch (e) {
+      tried.push(`${p}: ${(e as Error).message}`);
+    }
+  }
+  loadError = tried[0] ?? 'no candidate path';
+  throw new AddonMissingError(loadError);
+}
