@@ -1,0 +1,205 @@
+/**
+ * Streaming AEAD for programs: AES-256-GCM per chunk (node:crypto, AES-NI), in the STREAM construction
+ * (Hoang, Reyhanitabar, Rogaway, Vizár 2015): nonce = 7-byte random prefix || chunk index (BE32) || final flag.
+ * Corruption fails the chunk's tag, reordering fails the index, truncation fails the final flag (and the
+ * length in the header, which every chunk authenticates as AAD). Ciphertext chunks are 65536 bytes —
+ * 32 CD sectors, 128 MO 512-byte blocks — so any chunk is read and checked on its own (random access),
+ * with constant memory.
+ *
+ * Layout: a 2048-byte header sector (64-byte header, zero padding), then the chunks.
+ *   0  8  magic "MOCOPYE1"      8 1 version (1)      9 1 purpose (1 master, 2 disc copy)
+ *   10 2  reserved              12 4 plaintext chunk size (65520)
+ *   16 8  plaintext length      24 7 nonce prefix    31 1 reserved
+ *   32 32 stream ID (SHA-256 of the content ID, binds the program to its catalog entry)
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { IntegrityError } from './errors.js';
+
+export const HEADER_BYTES = 64;
+export const HEADER_SECTOR = 2048;
+export const TAG_BYTES = 16;
+export const CIPHER_CHUNK = 65536;
+export const PLAIN_CHUNK = CIPHER_CHUNK - TAG_BYTES;
+const MAGIC = 'MOCOPYE1';
+
+export const Purpose = { MASTER: 1, DISC_COPY: 2 } as const;
+
+export interface StreamHeader {
+  purpose: number;
+  plainLength: number;
+  noncePrefix: Buffer;
+  streamId: Buffer;
+  /** The encoded 64 bytes (the AAD of every chunk). */
+  bytes: Buffer;
+}
+
+export function streamIdFor(contentId: string): Buffer {
+  return createHash('sha256').update('mocopy/stream/v1\0').update(contentId, 'utf8').digest();
+}
+
+export function chunkCount(plainLength: number): number {
+  return Math.max(1, Math.ceil(plainLength / PLAIN_CHUNK));
+}
+
+export function encryptedSize(plainLength: number): number {
+  return HEADER_SECTOR + plainLength + chunkCount(plainLength) * TAG_BYTES;
+}
+
+export function createStreamHeader(o: { purpose: number; plainLength: number; streamId: Buffer; noncePrefix?: Buffer }): StreamHeader {
+  if (!Number.isSafeInteger(o.plainLength) || o.plainLength < 0) throw new RangeError('plaintext length must be a non-negative integer');
+  if (o.streamId.length !== 32) throw new RangeError('stream ID must be 32 bytes');
+  const noncePrefix = o.noncePrefix ?? randomBytes(7);
+  const b = Buffer.alloc(HEADER_BYTES);
+  b.write(MAGIC, 0, 'latin1');
+  b[8] = 1;
+  b[9] = o.purpose;
+  b.writeUInt32BE(PLAIN_CHUNK, 12);
+  b.writeBigUInt64BE(BigInt(o.plainLength), 16);
+  noncePrefix.copy(b, 24, 0, 7);
+  o.streamId.copy(b, 32);
+  return { purpose: o.purpose, plainLength: o.plainLength, noncePrefix: Buffer.from(noncePrefix.subarray(0, 7)), streamId: Buffer.from(o.streamId), bytes: b };
+}
+
+export function parseStreamHeader(sector: Buffer): StreamHeader {
+  if (sector.length < HEADER_SECTOR) throw new IntegrityError(`encrypted program: header is truncated (${sector.length} of ${HEADER_SECTOR} bytes)`);
+  if (sector.toString('latin1', 0, 8) !== MAGIC) throw new IntegrityError('encrypted program: bad header magic (not a mocopy encrypted program, or damaged)');
+  if (sector[8] !== 1) throw new IntegrityError(`encrypted program: unsupported version ${sector[8]}`);
+  if (sector.readUInt32BE(12) !== PLAIN_CHUNK) throw new IntegrityError('encrypted program: unsupported chunk size');
+  for (let i = HEADER_BYTES; i < HEADER_SECTOR; i++) if (sector[i] !== 0) throw new IntegrityError('encrypted program: header padding is not zero (altered)');
+  const len = sector.readBigUInt64BE(16);
+  if (len > BigInt(Number.MAX_SAFE_INTEGER)) throw new IntegrityError('encrypted program: impossible length');
+  return {
+    purpose: sector[9]!, plainLength: Number(len), noncePrefix: Buffer.from(sector.subarray(24, 31)),
+    streamId: Buffer.from(sector.subarray(32, 64)), bytes: Buffer.from(sector.subarray(0, HEADER_BYTES)),
+  };
+}
+
+function nonce(h: StreamHeader, index: number, final: boolean): Buffer {
+  const n = Buffer.alloc(12);
+  h.noncePrefix.copy(n, 0);
+  n.writeUInt32BE(index, 7);
+  n[11] = final ? 1 : 0;
+  return n;
+}
+
+export function encryptChunk(key: Uint8Array, h: StreamHeader, index: number, plain: Uint8Array): Buffer {
+  const final = index === chunkCount(h.plainLength) - 1;
+  const c = createCipheriv('aes-256-gcm', key, nonce(h, index, final));
+  c.setAAD(h.bytes);
+  const out = Buffer.allocUnsafe(plain.length + TAG_BYTES);
+  const n = c.update(plain).copy(out, 0);
+  c.final();
+  c.getAuthTag().copy(out, n);
+  return out;
+}
+
+/** Expected ciphertext length of chunk `index`. */
+export function cipherChunkLength(h: StreamHeader, index: number): number {
+  const n = chunkCount(h.plainLength);
+  if (index < n - 1) return CIPHER_CHUNK;
+  return h.plainLength - (n - 1) * PLAIN_CHUNK + TAG_BYTES;
+}
+
+/** Decrypts one chunk (random access). The index and finality are authenticated. */
+export function decryptChunkAt(key: Uint8Array, h: StreamHeader, index: number, chunk: Uint8Array): Buffer {
+  const n = chunkCount(h.plainLength);
+  if (index < 0 || index >= n) throw new IntegrityError(`encrypted program: chunk ${index} is beyond the last chunk ${n - 1}`);
+  if (chunk.length !== cipherChunkLength(h, index)) throw new IntegrityError(`encrypted program: chunk ${index} has ${chunk.length} bytes, expected ${cipherChunkLength(h, index)} (truncated or altered)`);
+  const d = createDecipheriv('aes-256-gcm', key, nonce(h, index, index === n - 1));
+  d.setAAD(h.bytes);
+  d.setAuthTag(chunk.subarray(chunk.length - TAG_BYTES));
+  const out = d.update(chunk.subarray(0, chunk.length - TAG_BYTES));
+  try {
+    d.final();
+  } catch {
+    throw new IntegrityError(`encrypted program: chunk ${index} failed authentication (wrong key, or the data was altered, reordered or truncated)`);
+  }
+  return out;
+}
+
+/** Re-slices a byte stream into pieces of exactly `size` bytes (last one shorter). */
+async function* rechunk(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let have = 0;
+  for await (const p of source) {
+    let piece = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+    while (have + piece.length >= size) {
+      const take = size - have;
+      parts.push(piece.subarray(0, take));
+      yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+      piece = piece.subarray(take);
+      parts = [];
+      have = 0;
+    }
+    if (piece.length) {
+      // Copy: the producer may reuse its buffer after we return to it.
+      parts.push(Buffer.from(piece));
+      have += piece.length;
+    }
+  }
+  if (have > 0) yield Buffer.concat(parts, have);
+}
+
+/** Encrypts a plaintext stream of exactly `header.plainLength` bytes: yields the header sector, then chunks. */
+export async function* encryptStream(key: Uint8Array, header: StreamHeader, source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  const sector = Buffer.alloc(HEADER_SECTOR);
+  header.bytes.copy(sector);
+  yield sector;
+  const n = chunkCount(header.plainLength);
+  let index = 0;
+  let total = 0;
+  for await (const plain of rechunk(source, PLAIN_CHUNK)) {
+    total += plain.length;
+    if (total > header.plainLength) throw new RangeError(`plaintext is longer than the ${header.plainLength} bytes announced`);
+    yield encryptChunk(key, header, index++, plain);
+  }
+  if (header.plainLength === 0) {
+    yield encryptChunk(key, header, 0, Buffer.alloc(0));
+    index = 1;
+  }
+  if (total !== header.plainLength || index !== n) throw new RangeError(`plaintext ended after ${total} of ${header.plainLength} bytes`);
+}
+
+export interface DecryptOptions {
+  /** Refuse a stream whose ID is not this (binds the program to its catalog entry / directory entry). */
+  streamId?: Buffer;
+  purpose?: number;
+}
+
+/** Decrypts a stream (header sector + chunks), verifying everything; throws IntegrityError naming the chunk. */
+export async function* decryptStream(key: Uint8Array, source: AsyncIterable<Uint8Array>, opts: DecryptOptions = {}): AsyncGenerator<Buffer> {
+  const it = source[Symbol.asyncIterator]();
+  // Header sector first.
+  let pending: Buffer[] = [];
+  let have = 0;
+  let done = false;
+  while (have < HEADER_SECTOR) {
+    const r = await it.next();
+    if (r.done) { done = true; break; }
+    const b = Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+    pending.push(b);
+    have += b.length;
+  }
+  const head = Buffer.concat(pending, have);
+  const h = parseStreamHeader(head);
+  if (opts.streamId && !h.streamId.equals(opts.streamId)) throw new IntegrityError('encrypted program: it belongs to another content ID (stream ID mismatch)');
+  if (opts.purpose !== undefined && h.purpose !== opts.purpose) throw new IntegrityError(`encrypted program: unexpected purpose ${h.purpose}`);
+  const rest = head.subarray(HEADER_SECTOR);
+  async function* remaining(): AsyncGenerator<Uint8Array> {
+    if (rest.length) yield rest;
+    if (done) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  }
+  const n = chunkCount(h.plainLength);
+  let index = 0;
+  for await (const chunk of rechunk(remaining(), CIPHER_CHUNK)) {
+    if (index >= n) throw new IntegrityError(`encrypted program: extra data after the final chunk ${n - 1}`);
+    yield decryptChunkAt(key, h, index, chunk);
+    index++;
+  }
+  if (index < n) throw new IntegrityError(`encrypted program: truncated: chunk ${index} of ${n} is missing`);
+}
