@@ -77,5 +77,7 @@ export interface BlockDevice {
    * snapshots it after reading the medium ID and aborts if it changes before commit.
    */
   readonly unitAttentionCount: number;
+  /** While on, a medium-changed/reset UNIT ATTENTION fails commands (E_MEDIUM_CHANGED) instead of being retried. */
+  setMediumGuard(on: boolean): void;
   close(): Promise<void>;
 }

@@ -4,6 +4,7 @@
  * then the retry policy. Large I/O is split by the transport's max transfer; streams keep several
  * commands in flight with bounded memory.
  */
+import { RefusedError } from '../errors.js';
 import * as cdb from './cdb.js';
 import type { BlockDevice, Capacity, InquiryInfo, MediumIdResult, StreamOptions } from './device-api.js';
 import { readMediumId, type DataInRunner } from './medium-id.js';
@@ -34,6 +35,14 @@ export interface RawResult extends ScsiResult {
   data?: Buffer;
 }
 
+export class MediumChangedError extends RefusedError {
+  constructor(device: string, cause: ScsiError) {
+    super('E_MEDIUM_CHANGED', `${device}: the disc was changed or the drive was reset (${cause.senseText}) after its medium ID was read; stopped before writing to what may be another disc`, {
+      hint: 'put the intended disc back and run the same command again', cause,
+    });
+  }
+}
+
 export class ScsiDevice implements BlockDevice, DataInRunner {
   readonly spec: string;
   readonly transport: Transport;
@@ -44,6 +53,7 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
   private attentions = 0;
   private cachedCapacity: Capacity | undefined;
   private cachedInquiry: InquiryInfo | undefined;
+  private mediumGuard = false;
 
   constructor(spec: string, transport: Transport, opts: DeviceOptions = {}) {
     this.spec = spec;
@@ -75,7 +85,19 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
       this.attentions++;
       this.cachedCapacity = undefined;
       this.onUnitAttention?.(e);
+      if (this.mediumGuard && (e.asc === 0x28 || e.asc === 0x29)) {
+        // Not retried: the command must not run against what may be another disc.
+        throw new MediumChangedError(this.spec, e);
+      }
     });
+  }
+
+  /**
+   * While guarded, a medium-changed or reset UNIT ATTENTION fails the command instead of being retried,
+   * so nothing is ever written to a disc other than the one whose medium ID was read.
+   */
+  setMediumGuard(on: boolean): void {
+    this.mediumGuard = on;
   }
 
   /** Sends a data-in command and returns the bytes actually transferred. */

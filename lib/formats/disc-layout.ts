@@ -1,0 +1,227 @@
+/**
+ * The layout of a licensed-copy MO disc (pure encode/decode; docs/disc-layout.md).
+ * Byte geometry is fixed and a multiple of 2048, so it maps onto 512- and 2048-byte blocks alike:
+ *
+ *   0         2 KiB    disc label: "ours", version, geometry (written last on a blank disc)
+ *   2 KiB     128 KiB  license region [patent: region 41]: 64 slots of 2 KiB, one license record each
+ *   130 KiB   64 KiB   directory copy 0
+ *   194 KiB   64 KiB   directory copy 1
+ *   320 KiB   ...      data extents (64 KiB aligned), one per licensed copy
+ *
+ * The directory is written alternately to copy 0 and copy 1 with a generation counter and a
+ * SHA-256 checksum; the newest valid copy wins, so a write torn by a power cut leaves the other.
+ */
+import { createHash } from 'node:crypto';
+import { FormatError } from '../errors.js';
+import type { Scheme } from '../center/types.js';
+
+export const LABEL_OFFSET = 0;
+export const LABEL_BYTES = 2048;
+export const SLOT_BYTES = 2048;
+export const SLOT_COUNT = 64;
+export const LICENSE_REGION_OFFSET = 2048;
+export const DIRECTORY_BYTES = 65536;
+export const DIRECTORY_OFFSETS = [LICENSE_REGION_OFFSET + SLOT_COUNT * SLOT_BYTES, LICENSE_REGION_OFFSET + SLOT_COUNT * SLOT_BYTES + DIRECTORY_BYTES] as const;
+export const DATA_OFFSET = 327680;
+export const EXTENT_ALIGN = 65536;
+
+const LABEL_MAGIC = 'MOCOPYDL';
+const DIR_MAGIC = 'MOCOPYDR';
+const SLOT_MAGIC = 'MOCOPYLR';
+
+function sha(b: Uint8Array): Buffer {
+  return createHash('sha256').update(b).digest();
+}
+
+// ---------------------------------------------------------------- label
+
+export interface DiscLabel {
+  version: 1;
+  blockSize: number;
+  created: string;
+}
+
+export type LabelState = { kind: 'blank' } | { kind: 'ours'; label: DiscLabel } | { kind: 'foreign'; reason: string };
+
+export function encodeLabel(l: DiscLabel): Buffer {
+  const b = Buffer.alloc(LABEL_BYTES);
+  b.write(LABEL_MAGIC, 0, 'latin1');
+  const body = Buffer.from(JSON.stringify({ version: l.version, blockSize: l.blockSize, created: l.created, slots: SLOT_COUNT, dataOffset: DATA_OFFSET }));
+  b.writeUInt16BE(body.length, 8);
+  body.copy(b, 10);
+  sha(b.subarray(0, LABEL_BYTES - 32)).copy(b, LABEL_BYTES - 32);
+  return b;
+}
+
+/** Classifies a disc by its first 2 KiB: blank (all zero), ours, or someone else's data. */
+export function decodeLabel(b: Buffer): LabelState {
+  if (b.length < LABEL_BYTES) throw new FormatError('disc label: short read');
+  if (b.subarray(0, LABEL_BYTES).every((x) => x === 0)) return { kind: 'blank' };
+  if (b.toString('latin1', 0, 8) !== LABEL_MAGIC) return { kind: 'foreign', reason: 'the disc holds data that is not a mocopy disc' };
+  if (!sha(b.subarray(0, LABEL_BYTES - 32)).equals(b.subarray(LABEL_BYTES - 32, LABEL_BYTES))) return { kind: 'foreign', reason: 'the mocopy disc label is damaged (checksum)' };
+  try {
+    const o = JSON.parse(b.toString('utf8', 10, 10 + b.readUInt16BE(8)));
+    if (o.version !== 1 || o.slots !== SLOT_COUNT || o.dataOffset !== DATA_OFFSET) return { kind: 'foreign', reason: `unsupported mocopy disc layout version ${o.version}` };
+    return { kind: 'ours', label: { version: 1, blockSize: o.blockSize, created: o.created } };
+  } catch {
+    return { kind: 'foreign', reason: 'the mocopy disc label is damaged' };
+  }
+}
+
+// ---------------------------------------------------------------- license records (slots)
+
+export interface LicenseRecordA {
+  scheme: 'a';
+  contentId: string;
+  centerId: string;
+  licenseId: string;
+  /** CS, 16 bytes. */
+  certificate: Buffer;
+  /** EKU(KEYc). */
+  wrappedCertificationKey: Buffer;
+  /** EKU(Kd). */
+  wrappedContentKey: Buffer;
+}
+
+export interface LicenseRecordB {
+  scheme: 'b';
+  contentId: string;
+  centerId: string;
+  licenseId: string;
+  /** E_Mid(Ku), stored as received [S15]. */
+  wrappedMediumKey: Buffer;
+}
+
+export type LicenseRecord = LicenseRecordA | LicenseRecordB;
+
+export function encodeLicenseRecord(r: LicenseRecord): Buffer {
+  const o: Record<string, string | number> = { v: 1, scheme: r.scheme, contentId: r.contentId, centerId: r.centerId, licenseId: r.licenseId };
+  if (r.scheme === 'a') {
+    o.cs = r.certificate.toString('hex');
+    o.ekuKeyc = r.wrappedCertificationKey.toString('hex');
+    o.ekuKd = r.wrappedContentKey.toString('hex');
+  } else {
+    o.emidKu = r.wrappedMediumKey.toString('hex');
+  }
+  const body = Buffer.from(JSON.stringify(o));
+  if (body.length > SLOT_BYTES - 8 - 2 - 32) throw new FormatError('license record too large for a slot');
+  const b = Buffer.alloc(SLOT_BYTES);
+  b.write(SLOT_MAGIC, 0, 'latin1');
+  b.writeUInt16BE(body.length, 8);
+  body.copy(b, 10);
+  sha(b.subarray(0, SLOT_BYTES - 32)).copy(b, SLOT_BYTES - 32);
+  return b;
+}
+
+/** Decodes a slot; undefined when empty; FormatError when damaged. */
+export function decodeLicenseRecord(b: Buffer, slot: number): LicenseRecord | undefined {
+  if (b.length < SLOT_BYTES) throw new FormatError(`license slot ${slot}: short read`);
+  if (b.subarray(0, SLOT_BYTES).every((x) => x === 0)) return undefined;
+  if (b.toString('latin1', 0, 8) !== SLOT_MAGIC) throw new FormatError(`license slot ${slot}: not a license record`);
+  if (!sha(b.subarray(0, SLOT_BYTES - 32)).equals(b.subarray(SLOT_BYTES - 32, SLOT_BYTES))) throw new FormatError(`license slot ${slot}: checksum mismatch (the record was altered or damaged)`);
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(b.toString('utf8', 10, 10 + b.readUInt16BE(8)));
+  } catch {
+    throw new FormatError(`license slot ${slot}: damaged record`);
+  }
+  const hex = (k: string, len: number) => {
+    const v = o[k];
+    if (typeof v !== 'string' || v.length !== len * 2 || !/^[0-9a-f]*$/.test(v)) throw new FormatError(`license slot ${slot}: bad ${k}`);
+    return Buffer.from(v, 'hex');
+  };
+  const str = (k: string) => {
+    const v = o[k];
+    if (typeof v !== 'string' || v.length === 0 || v.length > 128) throw new FormatError(`license slot ${slot}: bad ${k}`);
+    return v;
+  };
+  if (o.v !== 1) throw new FormatError(`license slot ${slot}: unsupported version`);
+  if (o.scheme === 'a') {
+    return { scheme: 'a', contentId: str('contentId'), centerId: str('centerId'), licenseId: str('licenseId'), certificate: hex('cs', 16), wrappedCertificationKey: hex('ekuKeyc', 40), wrappedContentKey: hex('ekuKd', 40) };
+  }
+  if (o.scheme === 'b') {
+    return { scheme: 'b', contentId: str('contentId'), centerId: str('centerId'), licenseId: str('licenseId'), wrappedMediumKey: hex('emidKu', 40) };
+  }
+  throw new FormatError(`license slot ${slot}: unknown scheme`);
+}
+
+export function slotOffset(slot: number): number {
+  if (!Number.isInteger(slot) || slot < 0 || slot >= SLOT_COUNT) throw new RangeError(`slot ${slot} out of range`);
+  return LICENSE_REGION_OFFSET + slot * SLOT_BYTES;
+}
+
+// ---------------------------------------------------------------- directory
+
+export interface DirectoryEntry {
+  contentId: string;
+  name: string;
+  scheme: Scheme;
+  slot: number;
+  /** Byte offset of the data extent on the disc. */
+  offset: number;
+  /** Bytes of the encrypted program in the extent. */
+  encryptedSize: number;
+  plainSize: number;
+  /** SHA-256 of the encrypted program as written and read back. */
+  sha256: string;
+  committed: string;
+}
+
+export interface Directory {
+  generation: number;
+  entries: DirectoryEntry[];
+}
+
+export function encodeDirectory(d: Directory): Buffer {
+  const body = Buffer.from(JSON.stringify({ v: 1, generation: d.generation, entries: d.entries }));
+  if (body.length > DIRECTORY_BYTES - 8 - 8 - 4 - 32) throw new FormatError('directory full: too many copies on one disc');
+  const b = Buffer.alloc(DIRECTORY_BYTES);
+  b.write(DIR_MAGIC, 0, 'latin1');
+  b.writeBigUInt64BE(BigInt(d.generation), 8);
+  b.writeUInt32BE(body.length, 16);
+  body.copy(b, 20);
+  sha(b.subarray(0, 20 + body.length)).copy(b, 20 + body.length);
+  return b;
+}
+
+/** A directory copy, or undefined when empty or invalid (torn write, damage). */
+export function decodeDirectory(b: Buffer): Directory | undefined {
+  if (b.length < 52 || b.toString('latin1', 0, 8) !== DIR_MAGIC) return undefined;
+  const len = b.readUInt32BE(16);
+  if (20 + len + 32 > b.length) return undefined;
+  if (!sha(b.subarray(0, 20 + len)).equals(b.subarray(20 + len, 20 + len + 32))) return undefined;
+  try {
+    const o = JSON.parse(b.toString('utf8', 20, 20 + len));
+    if (o.v !== 1 || !Array.isArray(o.entries) || o.generation !== Number(b.readBigUInt64BE(8))) return undefined;
+    return { generation: o.generation, entries: o.entries as DirectoryEntry[] };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The newest valid of the two copies (generation 0 and no entries when neither is valid). */
+export function chooseDirectory(copies: Array<Directory | undefined>): { directory: Directory; copy: number | undefined } {
+  let best: { directory: Directory; copy: number | undefined } = { directory: { generation: 0, entries: [] }, copy: undefined };
+  copies.forEach((d, i) => {
+    if (d && d.generation > best.directory.generation) best = { directory: d, copy: i };
+  });
+  return best;
+}
+
+/** Which copy the next commit goes to: the one not holding the current generation. */
+export function nextDirectoryCopy(current: number | undefined): 0 | 1 {
+  return current === 0 ? 1 : 0;
+}
+
+export function freeSlot(d: Directory): number | undefined {
+  const used = new Set(d.entries.map((e) => e.slot));
+  for (let i = 0; i < SLOT_COUNT; i++) if (!used.has(i)) return i;
+  return undefined;
+}
+
+/** Byte offset of a new extent of `bytes`: after the last extent, aligned. */
+export function nextExtentOffset(d: Directory): number {
+  let end = DATA_OFFSET;
+  for (const e of d.entries) end = Math.max(end, e.offset + e.encryptedSize);
+  return Math.ceil(end / EXTENT_ALIGN) * EXTENT_ALIGN;
+}

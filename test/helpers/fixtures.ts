@@ -1,0 +1,64 @@
+/** Shared test fixtures: temp dirs, a ledger with a station and contents, a master, blank MO images. */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LicenseCenter } from '../../lib/center/center.js';
+import { writeStationKey } from '../../lib/center/station-key.js';
+import type { Scheme, StationKey } from '../../lib/center/types.js';
+import { createMoImage } from '../../lib/emulator/index.js';
+import { buildMaster } from '../../lib/formats/master.js';
+
+export function tempDir(prefix = 'mocopy-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface World {
+  dir: string;
+  ledger: string;
+  masterIso: string;
+  station: StationKey;
+  stationKeyPath: string;
+  programs: Record<string, Buffer>;
+  newDisc(name: string, mediumIdHex: string, capacity?: number, blockSize?: 512 | 2048): string;
+  cleanup(): void;
+}
+
+/** A ledger, one station, a master with the given programs (default: two), in a fresh temp dir. */
+export async function makeWorld(opts: { programs?: Record<string, { size: number; schemes?: Scheme[] }> } = {}): Promise<World> {
+  const { dir, cleanup } = tempDir();
+  const ledger = join(dir, 'ledger.db');
+  const center = LicenseCenter.open(ledger);
+  const station = center.addStation('test station');
+  const stationKeyPath = join(dir, 'station.key');
+  writeStationKey(stationKeyPath, station);
+  const specs = opts.programs ?? { 'APP-1': { size: 200_000 }, 'APP-2': { size: 70_000 } };
+  const programs: Record<string, Buffer> = {};
+  const contents = Object.entries(specs).map(([id, s]) => {
+    const data = randomBytes(s.size);
+    programs[id] = data;
+    const src = join(dir, `${id}.bin`);
+    writeFileSync(src, data);
+    const schemes = s.schemes ?? ['a', 'b'];
+    const { contentKey } = center.registerContent({ contentId: id, name: `Program ${id}`, schemes, price: 1500 });
+    return { contentId: id, name: `Program ${id}`, sourcePath: src, key: contentKey, schemes };
+  });
+  center.close();
+  const masterIso = join(dir, 'master.iso');
+  await buildMaster({ out: masterIso, contents });
+  return {
+    dir, ledger, masterIso, station, stationKeyPath, programs,
+    newDisc(name, mediumIdHex, capacity = 8 << 20, blockSize = 2048) {
+      const p = join(dir, name);
+      createMoImage(p, { mediumId: Buffer.from(mediumIdHex, 'hex'), capacityBytes: capacity, blockSize });
+      return p;
+    },
+    cleanup,
+  };
+}
+
+export function privateFile(path: string, data: string | Buffer): void {
+  writeFileSync(path, data, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
