@@ -1,0 +1,58 @@
+/** `mocopy copy MASTER TARGET --content ID`: the technician's command at a copying station. */
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { copyLicensed } from '../../lib/protocol/station.js';
+import { createProgress } from '../../lib/progress.js';
+import { openDevice } from '../../lib/scsi/open.js';
+import { validateContentId } from '../../lib/formats/master.js';
+import { jsonOption, out, printJson, stationContext } from '../common.js';
+
+export function register(program: Command): void {
+  program.command('copy')
+    .argument('<master>', 'the master drive (CD-ROM): emu:MASTER.iso, /dev/sr0, /dev/sg1, ...')
+    .argument('<target>', 'the target drive (MO): emu:DISC.mo, /dev/sg2, ...')
+    .requiredOption('--content <id>', 'content ID of the program to copy')
+    .option('--center <url>', 'license center service URL')
+    .option('--center-db <ledger>', 'local license center ledger (in-process center)')
+    .option('--station-key <file>', 'this station\'s key file')
+    .addOption(new Option('--scheme <scheme>', 'licensing scheme: a (certificate, claims 1-4) or b (medium-bound key, FIG. 7-10)').choices(['a', 'b', 'A', 'B']))
+    .option('--quirks <file>', 'medium-ID quirks file for the target drive')
+    .addOption(jsonOption())
+    .description('copy a program from the master to the target disc under a license signed for this disc')
+    .action(async (masterSpec: string, targetSpec: string, o: { content: string; center?: string; centerDb?: string; stationKey?: string; scheme?: string; quirks?: string; json?: boolean }) => {
+      validateContentId(o.content);
+      const ctx = await stationContext({ ...(o.center ? { center: o.center } : {}), ...(o.centerDb ? { centerDb: o.centerDb } : {}), ...(o.stationKey ? { stationKey: o.stationKey } : {}), ...(o.scheme ? { scheme: o.scheme } : {}) });
+      const scheme = ctx.settings.scheme ?? 'a';
+      const progress = createProgress({ json: !!o.json });
+      const master = await openDevice(masterSpec, { write: false });
+      try {
+        const target = await openDevice(targetSpec, { write: true, ...(o.quirks ? { quirksFile: o.quirks } : {}) });
+        try {
+          let began = false;
+          const result = await copyLicensed({
+            master, target, contentId: o.content, scheme, center: ctx.center, stationKey: ctx.stationKey,
+            onEvent: (e) => {
+              if (e.message === 'progress') {
+                if (!began) { progress.begin(e.step, e.total ?? 0); began = true; }
+                progress.update(e.bytes ?? 0);
+                return;
+              }
+              if (began) { progress.done(); began = false; }
+              progress.step(e.step, e.message, e.total !== undefined ? { total: e.total } : undefined);
+            },
+          });
+          progress.done();
+          if (o.json) printJson({ event: 'result', ok: true, ...result });
+          else out(result.alreadyPresent
+            ? `${o.content} is already on ${targetSpec}`
+            : `copied ${o.content} (${result.plainSize} bytes, scheme ${scheme.toUpperCase()}) to ${targetSpec} in ${result.seconds.toFixed(1)} s; license ${result.licenseId}`);
+        } finally {
+          await target.close();
+        }
+      } finally {
+        progress.done();
+        await master.close();
+        await ctx.center.close();
+      }
+    });
+}

@@ -1,0 +1,68 @@
+/** What the command modules share: output, settings, opening the center. */
+import { Option } from 'commander';
+import { UsageError } from '../lib/errors.js';
+import { resolveStationSettings, type StationFlags, type StationSettings } from '../lib/config.js';
+import { LocalCenterClient } from '../lib/center/local-client.js';
+import { readStationKey } from '../lib/center/station-key.js';
+import type { CenterClient, StationKey } from '../lib/center/types.js';
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : Buffer.isBuffer(v) ? v.toString('hex') : v), 2) + '\n');
+}
+
+export function out(line = ''): void {
+  process.stdout.write(line + '\n');
+}
+
+export function info(line: string): void {
+  process.stderr.write(line + '\n');
+}
+
+export const jsonOption = () => new Option('--json', 'machine-readable output (one JSON document, or JSON lines for progress)');
+
+export function parseHex(text: string, what: string): Buffer {
+  const t = text.replace(/^0x/i, '').replace(/[\s:]/g, '');
+  if (!/^([0-9a-fA-F]{2})+$/.test(t)) throw new UsageError(`${what} must be hex bytes, not "${text}"`);
+  return Buffer.from(t, 'hex');
+}
+
+export function parseIntOption(text: string, what: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${what} must be an integer ${min}..${max}, not "${text}"`);
+  return n;
+}
+
+export function hexDump(buf: Buffer): string {
+  const lines: string[] = [];
+  for (let i = 0; i < buf.length; i += 16) {
+    const row = buf.subarray(i, i + 16);
+    const hex = [...row].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+    const text = [...row].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
+    lines.push(`${i.toString(16).padStart(6, '0')}  ${hex.padEnd(47)}  ${text}`);
+  }
+  return lines.join('\n');
+}
+
+export interface StationContext {
+  settings: StationSettings;
+  stationKey: StationKey;
+  center: CenterClient;
+}
+
+/** The station key and the center client from flags > env > config file. */
+export async function stationContext(flags: StationFlags, needCenter = true): Promise<StationContext> {
+  const settings = resolveStationSettings(flags);
+  if (!settings.stationKeyPath) throw new UsageError('no station key: give --station-key FILE (or set MOCOPY_STATION_KEY, or "stationKey" in the config file)');
+  const stationKey = readStationKey(settings.stationKeyPath);
+  if (!needCenter) return { settings, stationKey, center: undefined as unknown as CenterClient };
+  let center: CenterClient;
+  if (settings.center) {
+    const { HttpCenterClient } = await import('../lib/center/http-client.js');
+    center = new HttpCenterClient(settings.center, stationKey);
+  } else if (settings.centerDb) {
+    center = new LocalCenterClient(settings.centerDb, stationKey);
+  } else {
+    throw new UsageError('no license center: give --center URL or --center-db LEDGER (or set MOCOPY_CENTER / MOCOPY_CENTER_DB, or the config file)');
+  }
+  return { settings, stationKey, center };
+}

@@ -1,0 +1,201 @@
+/**
+ * The license center as a service: JSON over HTTP(S), versioned paths, every request authenticated
+ * with the station's key, idempotent issuance, group-committed durable ledger writes.
+ *   POST /v1/licenses   body: LicenseRequest            -> License (scheme B sealed under the station key)
+ *   GET  /v1/contents                                   -> { contents: ContentInfo[] }
+ *   GET  /v1/health     (no authentication)             -> { ok, centerId }
+ * Errors: { error: { code, message } } with a stable code; never a stack trace.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { MocopyError, RefusedError } from '../errors.js';
+import { GroupCommit } from './batch.js';
+import { LicenseCenter, validateLicenseRequest } from './center.js';
+import { H, macMatches, requestMac, responseMac, sealLicenseB, TIMESTAMP_WINDOW_MS } from './http-auth.js';
+import { CenterRefusal, type License } from './types.js';
+
+export const DEFAULT_PORT = 7443;
+export const MAX_BODY_BYTES = 16 * 1024;
+
+export interface ServeOptions {
+  db: string;
+  host?: string;
+  port?: number;
+  tls?: { cert: string; key: string };
+  /** One line per request; default: stderr. */
+  log?: (line: string) => void;
+  now?: () => number;
+}
+
+export interface RunningCenter {
+  url: string;
+  port: number;
+  center: LicenseCenter;
+  batch: GroupCommit;
+  close(): Promise<void>;
+}
+
+class HttpRefusal extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+const STATUS_BY_CODE: Record<string, number> = {
+  [CenterRefusal.UNKNOWN_STATION]: 401, [CenterRefusal.BAD_MAC]: 401, [CenterRefusal.STALE_TIMESTAMP]: 401,
+  [CenterRefusal.REPLAYED_NONCE]: 401, [CenterRefusal.STATION_REVOKED]: 403, [CenterRefusal.UNKNOWN_CONTENT]: 404,
+  [CenterRefusal.SCHEME_NOT_ALLOWED]: 403, [CenterRefusal.BAD_REQUEST]: 400, [CenterRefusal.REQUEST_CONFLICT]: 409,
+  [CenterRefusal.BODY_TOO_LARGE]: 413, [CenterRefusal.NOT_FOUND]: 404,
+};
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY_BYTES) {
+      reject(new HttpRefusal(413, CenterRefusal.BODY_TOO_LARGE, `request body over ${MAX_BODY_BYTES} bytes`));
+      req.resume();
+      return;
+    }
+    const parts: Buffer[] = [];
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > MAX_BODY_BYTES) {
+        reject(new HttpRefusal(413, CenterRefusal.BODY_TOO_LARGE, `request body over ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      parts.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(parts)));
+    req.on('error', reject);
+  });
+}
+
+export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
+  const center = LicenseCenter.open(o.db, { create: false });
+  const batch = new GroupCommit(center.ledger.db);
+  const now = o.now ?? Date.now;
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  let inFlight = 0;
+  let closing = false;
+  let idleResolve: (() => void) | undefined;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const t0 = process.hrtime.bigint();
+    const url = new URL(req.url ?? '/', 'http://center');
+    const entry: Record<string, unknown> = { method: req.method, path: url.pathname };
+    let status = 200;
+    let body: unknown;
+    let stationKey: Buffer | undefined;
+    let stationId: string | undefined;
+    const nonce = String(req.headers[H.nonce] ?? '');
+    try {
+      if (closing) throw new HttpRefusal(503, 'E_SHUTTING_DOWN', 'the license center is shutting down');
+      const raw = await readBody(req);
+      if (url.pathname === '/v1/health' && req.method === 'GET') {
+        body = { ok: true, centerId: center.centerId };
+      } else {
+        const route = url.pathname === '/v1/licenses' && req.method === 'POST' ? 'license' : url.pathname === '/v1/contents' && req.method === 'GET' ? 'contents' : undefined;
+        if (!route) throw new HttpRefusal(404, CenterRefusal.NOT_FOUND, `no such endpoint: ${req.method} ${url.pathname}`);
+        // Authentication: station known and active, MAC, timestamp window, fresh nonce.
+        stationId = String(req.headers[H.station] ?? '');
+        entry.station = stationId;
+        const ts = String(req.headers[H.timestamp] ?? '');
+        if (!/^[A-Za-z0-9-]{1,64}$/.test(stationId)) throw new HttpRefusal(401, CenterRefusal.UNKNOWN_STATION, 'missing or malformed station ID');
+        const st = center.ledger.station(stationId);
+        if (!st) throw new HttpRefusal(401, CenterRefusal.UNKNOWN_STATION, `unknown station ${stationId}`);
+        if (!/^[0-9a-f]{32}$/.test(nonce) || !/^\d{1,16}$/.test(ts)) throw new HttpRefusal(401, CenterRefusal.BAD_MAC, 'missing or malformed authentication headers');
+        if (!macMatches(requestMac(st.userKey, stationId, req.method ?? '', url.pathname, ts, nonce, raw), req.headers[H.mac] as string | undefined)) {
+          throw new HttpRefusal(401, CenterRefusal.BAD_MAC, 'the request MAC does not verify (wrong station key, or the request was altered)');
+        }
+        stationKey = st.userKey;
+        if (Math.abs(now() - Number(ts)) > TIMESTAMP_WINDOW_MS) throw new HttpRefusal(401, CenterRefusal.STALE_TIMESTAMP, 'request timestamp outside the accepted window (check the station clock)');
+        if (st.status !== 'active') throw new HttpRefusal(403, CenterRefusal.STATION_REVOKED, `station ${stationId} has been revoked`);
+        if (route === 'contents') {
+          body = await batch.run(() => {
+            if (!center.ledger.useNonce(stationId!, nonce, now(), TIMESTAMP_WINDOW_MS)) throw new HttpRefusal(401, CenterRefusal.REPLAYED_NONCE, 'this request was seen before (replayed nonce)');
+            return { contents: center.listContents() };
+          });
+        } else {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(raw.toString('utf8'));
+          } catch {
+            throw new HttpRefusal(400, CenterRefusal.BAD_REQUEST, 'body is not JSON');
+          }
+          const lr = validateLicenseRequest(parsed);
+          entry.content = lr.contentId;
+          entry.medium = lr.mediumId;
+          entry.scheme = lr.scheme;
+          const license: License = await batch.run(() => {
+            if (!center.ledger.useNonce(stationId!, nonce, now(), TIMESTAMP_WINDOW_MS)) throw new HttpRefusal(401, CenterRefusal.REPLAYED_NONCE, 'this request was seen before (replayed nonce)');
+            return center.issue(stationId!, lr);
+          });
+          entry.license = license.licenseId;
+          body = license.scheme === 'b' ? sealLicenseB(stationKey, stationId, license) : license;
+        }
+      }
+    } catch (e) {
+      if (e instanceof HttpRefusal) {
+        status = e.status;
+        body = { error: { code: e.code, message: e.message } };
+      } else if (e instanceof RefusedError || e instanceof MocopyError) {
+        status = STATUS_BY_CODE[e.code] ?? 400;
+        body = { error: { code: e.code, message: e.message } };
+      } else {
+        status = 500;
+        body = { error: { code: 'E_INTERNAL', message: 'internal error in the license center' } };
+        entry.internal = (e as Error)?.message;
+      }
+    }
+    const text = JSON.stringify(body);
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+    if (stationKey && stationId && nonce) headers[H.responseMac] = responseMac(stationKey, stationId, status, nonce, text).toString('hex');
+    res.writeHead(status, headers);
+    res.end(text);
+    entry.status = status;
+    entry.outcome = status < 300 ? 'ok' : (body as { error: { code: string } }).error.code;
+    entry.ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    log(JSON.stringify({ t: new Date().toISOString(), ...entry }));
+  };
+
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    inFlight++;
+    handle(req, res).finally(() => {
+      inFlight--;
+      if (inFlight === 0 && idleResolve) idleResolve();
+    });
+  };
+  const server: Server = o.tls
+    ? createHttpsServer({ cert: readFileSync(o.tls.cert), key: readFileSync(o.tls.key) }, listener)
+    : createHttpServer(listener);
+  server.requestTimeout = 15_000;
+  server.headersTimeout = 10_000;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? DEFAULT_PORT, o.host ?? '127.0.0.1', () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return {
+    url: `${o.tls ? 'https' : 'http'}://${host}:${addr.port}`,
+    port: addr.port,
+    center,
+    batch,
+    async close() {
+      if (closing) return;
+      closing = true;
+      // Stop accepting, let in-flight requests finish, then close the ledger.
+      const stopped = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      if (inFlight > 0) await new Promise<void>((r) => (idleResolve = r));
+      server.closeAllConnections();
+      await stopped;
+      center.close();
+    },
+  };
+}
