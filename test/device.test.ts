@@ -1,0 +1,218 @@
+import { strict as assert } from 'node:assert';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sinon from 'sinon';
+import { createMoImage, openEmulator } from '../lib/emulator/index.js';
+import { RefusedError } from '../lib/errors.js';
+import * as cdb from '../lib/scsi/cdb.js';
+import { ScsiDevice, MediumChangedError } from '../lib/scsi/device.js';
+import { listDevices } from '../lib/scsi/list-devices.js';
+import { NoMediumIdError, probeMediumId } from '../lib/scsi/medium-id.js';
+import { openDevice } from '../lib/scsi/open.js';
+import { loadQuirks } from '../lib/scsi/quirks.js';
+import { withRetry, type RetryPolicy } from '../lib/scsi/retry.js';
+import { ScsiError, TransportError } from '../lib/scsi/scsi-errors.js';
+import { buildFixedSense } from '../lib/scsi/sense.js';
+import type { ScsiCommand, ScsiResult, Transport } from '../lib/scsi/transport.js';
+import { tempDir } from './helpers/fixtures.js';
+
+/** Wraps a transport to shrink its max transfer and record every CDB. */
+function limited(inner: Transport, maxTransferBytes: number): Transport & { execute: sinon.SinonSpy } {
+  const t = { path: inner.path, limits: { maxTransferBytes, alignment: 1 }, execute: sinon.spy((c: ScsiCommand) => inner.execute(c)), close: () => inner.close() };
+  return t as Transport & { execute: sinon.SinonSpy };
+}
+
+const good = (over: Partial<ScsiResult> = {}): ScsiResult => ({ status: 0, hostStatus: 0, driverStatus: 0, sense: Buffer.alloc(0), residual: 0, durationUs: 1, ...over });
+const check = (k: number, asc: number, ascq: number): ScsiResult => good({ status: 2, sense: buildFixedSense(k, asc, ascq) });
+const noSleep: Partial<RetryPolicy> = { sleep: async () => undefined };
+
+describe('device API', () => {
+  let t: ReturnType<typeof tempDir>;
+  let mo: string;
+  beforeEach(() => {
+    t = tempDir();
+    mo = join(t.dir, 'disc.mo');
+    createMoImage(mo, { mediumId: Buffer.from('cafebabe00000001', 'hex'), capacityBytes: 72 << 20, blockSize: 2048 });
+  });
+  afterEach(() => t.cleanup());
+
+  it('inquiry, capacity, write protect, medium ID (not the unit serial) on the emulator', async () => {
+    const dev = await openDevice(`emu:${mo}`);
+    const inq = await dev.inquiry();
+    assert.equal(inq.peripheralType, 7);
+    assert.deepEqual(await dev.capacity(), { blockSize: 2048, blockCount: 36864, bytes: 72 << 20 });
+    assert.equal(await dev.isWriteProtected(), false);
+    const id = await dev.mediumId();
+    assert.equal(id.id.toString('hex'), 'cafebabe00000001');
+    assert.equal(id.method, 'read-media-serial-number');
+    assert.equal(id.standIn, false);
+    const serial = await dev.unitSerial();
+    assert.ok(serial);
+    assert.notEqual(Buffer.from(serial!, 'latin1').toString('hex'), id.id.toString('hex'));
+    await dev.close();
+  });
+
+  it('streams a whole 64 MiB image out and back with 4 commands in flight', async function () {
+    this.timeout(120_000);
+    const dev = await openDevice(`emu:${mo}`);
+    const blocks = (64 << 20) / 2048;
+    const h1 = createHash('sha256');
+    let seed = randomBytes(1 << 20);
+    async function* source() {
+      for (let i = 0; i < 64; i++) {
+        seed = Buffer.from(seed); // a fresh buffer each time: the writer may still hold the last one
+        seed.writeUInt32BE(i, 0);
+        h1.update(seed);
+        yield seed;
+      }
+    }
+    const written = await dev.writeStream(0, source(), { inFlight: 4 });
+    assert.equal(written, blocks);
+    await dev.sync();
+    const h2 = createHash('sha256');
+    let n = 0;
+    for await (const b of dev.readStream(0, blocks, { inFlight: 4 })) { h2.update(b); n += b.length; }
+    assert.equal(n, 64 << 20);
+    assert.equal(h2.digest('hex'), h1.digest('hex'));
+    await dev.close();
+  });
+
+  it('splits reads and writes by the transport max transfer', async () => {
+    const inner = await openEmulator(`emu:${mo}`);
+    const tr = limited(inner, 8192);
+    const dev = new ScsiDevice('x', tr);
+    const data = randomBytes(10 * 2048);
+    await dev.write(100, data);
+    const writes = tr.execute.getCalls().filter((c) => (c.args[0] as ScsiCommand).cdb[0] === 0x2a).map((c) => (c.args[0] as ScsiCommand).data!.length);
+    assert.deepEqual(writes, [8192, 8192, 4096]);
+    assert.ok((await dev.read(100, 10)).equals(data));
+    const reads = tr.execute.getCalls().filter((c) => (c.args[0] as ScsiCommand).cdb[0] === 0x28);
+    assert.equal(reads.length, 3);
+    await dev.close();
+  });
+
+  it('switches to READ CAPACITY(16) when (10) saturates', async () => {
+    const execute = sinon.stub<[ScsiCommand], Promise<ScsiResult>>().callsFake(async (c) => {
+      if (c.cdb[0] === 0x25) { c.data!.set(Buffer.from('ffffffff00000200', 'hex')); return good(); }
+      if (c.cdb[0] === 0x9e) { const b = Buffer.alloc(32); b.writeBigUInt64BE(0x2_0000_0000n, 0); b.writeUInt32BE(512, 8); c.data!.set(b); return good({ residual: c.data!.length - 32 }); }
+      return good();
+    });
+    const dev = new ScsiDevice('fake', { path: 'fake', limits: { maxTransferBytes: 65536, alignment: 1 }, execute, close: async () => undefined });
+    const cap = await dev.capacity();
+    assert.equal(cap.blockCount, 0x2_0000_0001);
+    assert.deepEqual(execute.getCalls().map((c) => c.args[0].cdb[0]), [0x25, 0x9e]);
+    // LBAs past 2^32 use READ(16)
+    await dev.read(0x1_0000_0000, 1);
+    assert.equal(execute.lastCall.args[0].cdb[0], 0x88);
+  });
+
+  describe('retry policy', () => {
+    it('retries UNIT ATTENTION once and reports it; a second one surfaces', async () => {
+      const seen: ScsiError[] = [];
+      const attempt = sinon.stub().onFirstCall().rejects(new ScsiError('d', cdb.testUnitReady(), 2, undefined)).resolves('ok');
+      const ua = () => new ScsiError('d', cdb.testUnitReady(), 2, { responseCode: 0x70, descriptorFormat: false, deferred: false, senseKey: 6, asc: 0x28, ascq: 0, filemark: false, eom: false, ili: false, descriptors: [], truncated: false, raw: Buffer.alloc(0) });
+      attempt.onFirstCall().rejects(ua());
+      assert.equal(await withRetry(attempt, { maxBecomingReadyMs: 10, initialBackoffMs: 1, maxBackoffMs: 1, sleep: async () => undefined }, (e) => seen.push(e)), 'ok');
+      assert.equal(seen.length, 1);
+      const twice = sinon.stub().rejects(ua());
+      await assert.rejects(withRetry(twice, { maxBecomingReadyMs: 10, initialBackoffMs: 1, maxBackoffMs: 1, sleep: async () => undefined }, () => undefined), ScsiError);
+      assert.equal(twice.callCount, 2);
+    });
+    it('waits out "becoming ready" with bounded exponential backoff', async () => {
+      const execute = sinon.stub<[ScsiCommand], Promise<ScsiResult>>();
+      execute.onCall(0).resolves(check(2, 4, 1));
+      execute.onCall(1).resolves(check(2, 4, 1));
+      execute.onCall(2).resolves(good());
+      const sleeps: number[] = [];
+      const dev = new ScsiDevice('fake', { path: 'fake', limits: { maxTransferBytes: 65536, alignment: 1 }, execute, close: async () => undefined },
+        { retry: { initialBackoffMs: 100, maxBackoffMs: 150, maxBecomingReadyMs: 1000, sleep: async (ms) => { sleeps.push(ms); } } });
+      await dev.testUnitReady();
+      assert.deepEqual(sleeps, [100, 150]);
+      execute.reset();
+      execute.resolves(check(2, 4, 1));
+      sleeps.length = 0;
+      await assert.rejects(dev.testUnitReady(), (e: ScsiError) => e.asc === 4);
+      assert.ok(sleeps.reduce((a, b) => a + b, 0) <= 1000);
+    });
+    it('never retries a MEDIUM ERROR on write; a timeout is a TransportError', async () => {
+      const execute = sinon.stub<[ScsiCommand], Promise<ScsiResult>>().callsFake(async (c) => {
+        if (c.cdb[0] === 0x25) { c.data!.set(Buffer.from('000000ff00000800', 'hex')); return good(); }
+        if (c.cdb[0] === 0x2a) return check(3, 0x0c, 0);
+        return good({ hostStatus: 0x03 });
+      });
+      const dev = new ScsiDevice('fake', { path: 'fake', limits: { maxTransferBytes: 65536, alignment: 1 }, execute, close: async () => undefined }, { retry: noSleep });
+      await assert.rejects(dev.write(0, Buffer.alloc(2048)), (e: ScsiError) => e.senseKey === 3 && /WRITE ERROR \(0C\/00\)/.test(e.message));
+      assert.equal(execute.getCalls().filter((c) => c.args[0].cdb[0] === 0x2a).length, 1);
+      await assert.rejects(dev.testUnitReady(), (e: TransportError) => e.timedOut && e.code === 'E_TIMEOUT');
+    });
+    it('with the medium guard on, a medium change fails the command instead of retrying it', async () => {
+      const em = await openEmulator(`emu:${mo}`);
+      const dev = new ScsiDevice(`emu:${mo}`, em);
+      await dev.testUnitReady();
+      dev.setMediumGuard(true);
+      const other = join(t.dir, 'other.mo');
+      createMoImage(other, { mediumId: Buffer.from('01', 'hex'), capacityBytes: 1 << 20 });
+      await em.insert(other);
+      await assert.rejects(dev.write(0, Buffer.alloc(2048)), MediumChangedError);
+      assert.equal(em.stats.writes, 0, 'nothing was written to the new disc');
+      assert.equal(dev.unitAttentionCount, 1);
+      await dev.close();
+    });
+  });
+
+  describe('medium ID methods and quirks', () => {
+    it('a drive without READ MEDIA SERIAL NUMBER gives E_NO_MEDIUM_ID with the probe hint', async () => {
+      const iso = join(t.dir, 'cd.iso');
+      writeFileSync(iso, Buffer.alloc(2048 * 20));
+      const dev = await openDevice(`emu:${iso}`);
+      await assert.rejects(dev.mediumId(), (e: NoMediumIdError) => e.code === 'E_NO_MEDIUM_ID' && /READ MEDIA SERIAL NUMBER/.test(e.message) && /probe-id/.test(e.hint!));
+      await dev.close();
+    });
+    it('a quirk maps a drive model to the unit-serial stand-in, labelled as such', async () => {
+      const em = await openEmulator(`emu:${mo}`, { vendor: 'QEMU', product: 'QEMU HARDDISK', driveSerial: 'MO-TEST-0001' });
+      const dev = new ScsiDevice('q', em, { quirks: loadQuirks() });
+      const id = await dev.mediumId();
+      assert.equal(id.id.toString('latin1'), 'MO-TEST-0001');
+      assert.equal(id.standIn, true);
+      assert.match(id.method, /LAB STAND-IN/);
+      await dev.close();
+    });
+    it('quirks files are validated and take precedence', () => {
+      const f = join(t.dir, 'q.json');
+      writeFileSync(f, JSON.stringify([{ vendor: 'ACME', product: 'MO-9', method: { type: 'vpd', page: 0xc1 } }]));
+      assert.equal(loadQuirks(f)[0]!.vendor, 'ACME');
+      writeFileSync(f, JSON.stringify([{ vendor: 'ACME', product: 'MO-9', method: { type: 'teleport' } }]));
+      assert.throws(() => loadQuirks(f), /unknown method type/);
+    });
+    it('probe-id reports every method and a quirk entry ready to paste', async () => {
+      const dev = await openDevice(`emu:${mo}`);
+      const r = await probeMediumId(dev, await dev.inquiry());
+      assert.ok(r.attempts.find((a) => a.method.startsWith('READ MEDIA SERIAL NUMBER'))!.ok);
+      assert.ok(r.attempts.find((a) => a.method.startsWith('GET CONFIGURATION'))!.ok);
+      assert.deepEqual(r.quirk!.method, { type: 'read-media-serial-number' });
+      await dev.close();
+    });
+  });
+
+  it('lists SCSI generic devices from a sysfs tree', () => {
+    const sys = join(t.dir, 'sys');
+    const mk = (p: string, v: string) => { mkdirSync(join(sys, p, '..'), { recursive: true }); writeFileSync(join(sys, p), v + '\n'); };
+    mk('class/scsi_generic/sg0/device/type', '5');
+    mk('class/scsi_generic/sg0/device/vendor', 'QEMU');
+    mk('class/scsi_generic/sg0/device/model', 'QEMU CD-ROM');
+    mk('class/scsi_generic/sg0/device/rev', '2.5+');
+    mkdirSync(join(sys, 'class/scsi_generic/sg0/device/block/sr0'), { recursive: true });
+    mk('class/scsi_generic/sg1/device/type', '7');
+    mk('class/scsi_generic/sg1/device/vendor', 'FUJITSU');
+    mk('class/scsi_generic/sg1/device/model', 'MCJ3230AP');
+    mk('class/scsi_generic/sg1/device/rev', '0040');
+    const list = listDevices(sys, '/dev');
+    assert.deepEqual(list.map((d) => [d.sg, d.block, d.typeName, d.vendor]), [
+      ['/dev/sg0', '/dev/sr0', 'CD/DVD device', 'QEMU'], ['/dev/sg1', undefined, 'optical memory device', 'FUJITSU']]);
+  });
+
+  it('refuses an unknown device spec with the accepted forms', async () => {
+    await assert.rejects(openDevice('floppy:a'), (e: RefusedError) => /emu:IMAGE/.test(e.hint ?? ''));
+  });
+});

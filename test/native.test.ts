@@ -1,0 +1,123 @@
+import { strict as assert } from 'node:assert';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sinon from 'sinon';
+import { loadNativeBinding, type NativeBinding } from '../lib/scsi/native-binding.js';
+import { hintForErrno, openNative } from '../lib/scsi/native-transport.js';
+import { TransportError } from '../lib/scsi/scsi-errors.js';
+import * as cdb from '../lib/scsi/cdb.js';
+import { tempDir } from './helpers/fixtures.js';
+
+function fakeBinding(): NativeBinding & { [k: string]: sinon.SinonStub | unknown } {
+  return {
+    open: sinon.stub().returns(7),
+    execute: sinon.stub().resolves({ status: 0, hostStatus: 0, driverStatus: 0, sense: Buffer.alloc(0), residual: 0, durationUs: 12 }),
+    close: sinon.stub(),
+    limits: sinon.stub().returns({ maxTransferBytes: 524288, alignment: 512, reservedSize: 524288, maxSectors: 1024 }),
+    openHandles: sinon.stub().returns(0),
+    nop: sinon.stub(),
+    nopAsync: sinon.stub().resolves(),
+    platform: 'linux',
+  };
+}
+function errno(code: string, n: number): Error {
+  return Object.assign(new Error(`ioctl(SG_IO) x: ${code}`), { code, errno: n, syscall: 'ioctl(SG_IO)' });
+}
+
+describe('NativeTransport marshalling (fake binding)', () => {
+  it('opens read-write, reads the OS limits, and passes the very same buffer to the addon', async () => {
+    const b = fakeBinding();
+    const tr = await openNative('/dev/sg9', { binding: b, sysRoot: '/nonexistent' });
+    assert.deepEqual((b.open as sinon.SinonStub).firstCall.args, ['/dev/sg9', { write: true }]);
+    assert.deepEqual(tr.limits, { maxTransferBytes: 524288, alignment: 512 });
+    const data = Buffer.alloc(2048);
+    const c = cdb.read10(5, 1);
+    const r = await tr.execute({ cdb: c, direction: 'in', data, timeoutMs: 1500 });
+    assert.equal(r.durationUs, 12);
+    const args = (b.execute as sinon.SinonStub).firstCall.args;
+    assert.equal(args[0], 7);
+    assert.ok(Buffer.from(args[1]).equals(c));
+    assert.equal(args[2], 1);
+    assert.equal(args[3], data, 'same Buffer object: no copy');
+    assert.equal(args[4], 1500);
+    await tr.execute({ cdb: cdb.write10(0, 1), direction: 'out', data, timeoutMs: 10 });
+    assert.equal((b.execute as sinon.SinonStub).secondCall.args[2], 2);
+    await tr.execute({ cdb: cdb.testUnitReady(), direction: 'none', timeoutMs: 10 });
+    assert.equal((b.execute as sinon.SinonStub).thirdCall.args[3], undefined);
+    await tr.close();
+    assert.equal((b.close as sinon.SinonStub).callCount, 1);
+  });
+  it('rejects bad arguments with TypeError before any addon call', async () => {
+    const b = fakeBinding();
+    const tr = await openNative('/dev/sg9', { binding: b, sysRoot: '/nonexistent' });
+    const bad = [
+      { cdb: Buffer.alloc(0), direction: 'none', timeoutMs: 10 },
+      { cdb: Buffer.alloc(17), direction: 'none', timeoutMs: 10 },
+      { cdb: cdb.read10(0, 1), direction: 'in', timeoutMs: 10 },
+      { cdb: cdb.testUnitReady(), direction: 'none', data: Buffer.alloc(4), timeoutMs: 10 },
+      { cdb: cdb.testUnitReady(), direction: 'sideways', timeoutMs: 10 },
+      { cdb: cdb.testUnitReady(), direction: 'none', timeoutMs: -1 },
+      { cdb: cdb.testUnitReady(), direction: 'none', timeoutMs: Number.NaN },
+      { cdb: cdb.read10(0, 1), direction: 'in', data: Buffer.alloc(1 << 20), timeoutMs: 10 },
+    ];
+    for (const c of bad) await assert.rejects(tr.execute(c as never), TypeError, JSON.stringify(c));
+    assert.equal((b.execute as sinon.SinonStub).callCount, 0);
+  });
+  it('maps errno failures to TransportError with a hint naming the right node', async () => {
+    const b = fakeBinding();
+    (b.open as sinon.SinonStub).throws(errno('EACCES', 13));
+    await assert.rejects(openNative('/dev/sg3', { binding: b }), (e: TransportError) => e instanceof TransportError && e.code === 'EACCES' && /group/.test(e.hint!));
+    const b2 = fakeBinding();
+    (b2.execute as sinon.SinonStub).rejects(errno('EPERM', 1));
+    const tr = await openNative('/dev/sdb', { binding: b2, sysRoot: '/nonexistent' });
+    await assert.rejects(tr.execute({ cdb: cdb.readMediaSerialNumber(4), direction: 'in', data: Buffer.alloc(4), timeoutMs: 10 }),
+      (e: TransportError) => e.code === 'EPERM' && /READ MEDIA SERIAL NUMBER/.test(e.hint!) && /\/dev\/sgN/.test(e.hint!));
+    assert.match(hintForErrno('ENOMEDIUM', '/dev/sdc', 'open')!, /\/dev\/sgN/);
+    assert.match(hintForErrno('ENOTTY', '/tmp/x', 'open')!, /not a SCSI device/);
+  });
+});
+
+describe('the real addon (built by npm ci / node-gyp)', () => {
+  let binding: NativeBinding;
+  let t: ReturnType<typeof tempDir>;
+  before(() => { binding = loadNativeBinding(); }); // fails with the build command if the addon is missing
+  beforeEach(() => { t = tempDir(); });
+  afterEach(() => t.cleanup());
+
+  it('opening a missing path -> ENOENT with a hint', async () => {
+    await assert.rejects(openNative(join(t.dir, 'nope')), (e: TransportError) => e.code === 'ENOENT' && /mocopy devices/.test(e.hint!));
+  });
+  it('a regular file is not a SCSI device: clean ENOTTY at open and at SG_IO', async () => {
+    const f = join(t.dir, 'file.bin');
+    writeFileSync(f, Buffer.alloc(4096));
+    await assert.rejects(openNative(f), (e: TransportError) => e.code === 'ENOTTY' && /not a SCSI device/.test(e.message));
+    const h = binding.open(f, { write: false });
+    await assert.rejects(binding.execute(h, cdb.testUnitReady(), 0, undefined, 1000), (e: NodeJS.ErrnoException) => e.code === 'ENOTTY');
+    binding.close(h);
+  });
+  it('bad arguments throw TypeError in the addon too', () => {
+    const f = join(t.dir, 'file.bin');
+    writeFileSync(f, Buffer.alloc(16));
+    const h = binding.open(f, { write: false });
+    assert.throws(() => binding.execute(h, Buffer.alloc(0), 0, undefined, 10), TypeError);
+    assert.throws(() => binding.execute(h, Buffer.alloc(20), 0, undefined, 10), TypeError);
+    assert.throws(() => binding.execute(h, cdb.testUnitReady(), 1, undefined, 10), TypeError);
+    assert.throws(() => binding.execute(h, cdb.testUnitReady(), 0, undefined, -5), TypeError);
+    assert.throws(() => binding.execute(h, cdb.testUnitReady(), 7 as 0, undefined, 10), TypeError);
+    assert.throws(() => binding.execute(999999, cdb.testUnitReady(), 0, undefined, 10), /closed or was never opened/);
+    binding.close(h);
+  });
+  it('many commands in flight and a close in the middle neither crash nor leak the handle', async () => {
+    const f = join(t.dir, 'file.bin');
+    writeFileSync(f, Buffer.alloc(16));
+    const before = binding.openHandles();
+    const h = binding.open(f, { write: false });
+    const all = Array.from({ length: 64 }, () => binding.execute(h, cdb.read10(0, 1), 1, Buffer.alloc(2048), 1000).then(() => 'ok', (e) => e.code));
+    binding.close(h);
+    const codes = await Promise.all(all);
+    assert.ok(codes.every((c) => c === 'ENOTTY'));
+    assert.equal(binding.openHandles(), before, 'the deferred close happened after the last command');
+    assert.throws(() => binding.execute(h, cdb.testUnitReady(), 0, undefined, 10), /closed/);
+    await Promise.all(Array.from({ length: 100 }, () => binding.nopAsync()));
+  });
+});
