@@ -397,7 +397,7 @@ export class EmulatedDrive implements Transport {
         await this.unload();
         return;
       }
-      if (!this.medium && this.trayImage) await this.insert(this.trayImage);
+      if (!this.medium && this.trayImage) await this.load(this.trayImage);
     };
     h[Opcode.PREVENT_ALLOW_MEDIUM_REMOVAL] = (c) => {
       this.prevented = (c.cdb[4]! & 0x03) !== 0;
@@ -498,9 +498,16 @@ export class EmulatedDrive implements Transport {
 
   // ---- the operator's hands: insert, eject, power, reset -------------------------------
 
+  /** Runs an operator action in order with the commands (a disc is never swapped under a running command). */
+  private serialized(fn: () => Promise<void>): Promise<void> {
+    const p = this.queue.then(fn);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
   /** Takes the disc out (as the eject button would; ignores PREVENT like a forced eject). */
-  async eject(): Promise<void> {
-    await this.unload();
+  eject(): Promise<void> {
+    return this.serialized(() => this.unload());
   }
 
   private async unload(): Promise<void> {
@@ -512,7 +519,11 @@ export class EmulatedDrive implements Transport {
   }
 
   /** Puts a disc (image file) in the drive; the next command gets UNIT ATTENTION 28/00. */
-  async insert(imagePath: string): Promise<void> {
+  insert(imagePath: string): Promise<void> {
+    return this.serialized(() => this.load(imagePath));
+  }
+
+  private async load(imagePath: string): Promise<void> {
     if (this.medium) await this.unload();
     const m = await Medium.load(imagePath, this.kind, this.cacheOptions);
     if (m.info.kind !== this.kind) {

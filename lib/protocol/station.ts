@@ -19,6 +19,7 @@ import { createStreamHeader, decryptStream, encryptedSize, encryptStream, Purpos
 import { freeSlot, nextExtentOffset, type DirectoryEntry, type LicenseRecord } from '../formats/disc-layout.js';
 import { findContent, openMaster, readMasterProgram, type CatalogEntry, type OpenedMaster } from '../formats/master.js';
 import type { BlockDevice } from '../scsi/device-api.js';
+import { MediumChangedError } from '../scsi/device.js';
 import type { EventSink } from './events.js';
 import { padToBlocks, sha256, takeBytes, tapHash } from './pipeline.js';
 import { TargetDisc } from './target-disc.js';
@@ -112,6 +113,7 @@ export async function copyLicensed(o: CopyOptions): Promise<CopyResult> {
 
     const priorSlot = await disc.readSlotBytes(slot);
     let slotTouched = false;
+    let mediumChanged = false;
     try {
       let source: AsyncIterable<Buffer>;
       let record: LicenseRecord;
@@ -183,8 +185,12 @@ export async function copyLicensed(o: CopyOptions): Promise<CopyResult> {
         contentId: o.contentId, scheme: o.scheme, mediumId: mediumIdHex, mediumIdMethod: mid.method, licenseId: license.licenseId, slot, offset,
         plainSize: entry.size, encryptedSize: encSize, alreadyPresent: false, seconds: (Date.now() - t0) / 1000,
       };
+    } catch (e) {
+      mediumChanged = e instanceof MediumChangedError;
+      throw e;
     } finally {
-      if (slotTouched) {
+      // Never touch a disc that may not be the one we started with.
+      if (slotTouched && !mediumChanged) {
         // Put the slot back as it was; if the drive is gone or the disc was swapped, the directory
         // (never committed) still says the slot is free, so the disc reads as before.
         await disc.writeSlotBytes(slot, priorSlot).catch(() => undefined);
