@@ -48,9 +48,21 @@ export class Ledger {
   readonly path: string;
   readonly db: Database.Database;
 
+  private readonly statements = new Map<string, Database.Statement>();
+
   private constructor(path: string, db: Database.Database) {
     this.path = path;
     this.db = db;
+  }
+
+  /** Prepared once, reused: preparing costs more than running these small statements. */
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
   }
 
   /** Opens (creating if needed) a ledger. `create: false` refuses a missing file. */
@@ -83,8 +95,8 @@ export class Ledger {
   }
 
   private initMeta(): void {
-    const get = this.db.prepare('SELECT value FROM meta WHERE key = ?');
-    const put = this.db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)');
+    const get = this.stmt('SELECT value FROM meta WHERE key = ?');
+    const put = this.stmt('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)');
     this.db.transaction(() => {
       put.run('schema_version', Buffer.from(String(SCHEMA_VERSION)));
       put.run('center_id', Buffer.from(`center-${randomBytes(4).toString('hex')}`));
@@ -96,7 +108,7 @@ export class Ledger {
   }
 
   private meta(key: string): Buffer {
-    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: Buffer } | undefined;
+    const row = this.stmt('SELECT value FROM meta WHERE key = ?').get(key) as { value: Buffer } | undefined;
     if (!row) throw new LedgerError(`${this.path}: missing ${key}`);
     return Buffer.from(row.value);
   }
@@ -114,37 +126,37 @@ export class Ledger {
   }
 
   addStation(id: string, name: string, userKey: Buffer): void {
-    this.db.prepare("INSERT INTO stations (id, name, user_key, status, created_at) VALUES (?, ?, ?, 'active', ?)").run(id, name, userKey, new Date().toISOString());
+    this.stmt("INSERT INTO stations (id, name, user_key, status, created_at) VALUES (?, ?, ?, 'active', ?)").run(id, name, userKey, new Date().toISOString());
   }
 
   station(id: string): StationRow | undefined {
-    const r = this.db.prepare('SELECT id, name, user_key, status, created_at, revoked_at FROM stations WHERE id = ?').get(id) as
+    const r = this.stmt('SELECT id, name, user_key, status, created_at, revoked_at FROM stations WHERE id = ?').get(id) as
       { id: string; name: string; user_key: Buffer; status: 'active' | 'revoked'; created_at: string; revoked_at: string | null } | undefined;
     return r && { id: r.id, name: r.name, userKey: r.user_key, status: r.status, createdAt: r.created_at, revokedAt: r.revoked_at };
   }
 
   stations(): Array<Omit<StationRow, 'userKey'>> {
-    return (this.db.prepare('SELECT id, name, status, created_at, revoked_at FROM stations ORDER BY created_at').all() as Array<{ id: string; name: string; status: 'active' | 'revoked'; created_at: string; revoked_at: string | null }>)
+    return (this.stmt('SELECT id, name, status, created_at, revoked_at FROM stations ORDER BY created_at').all() as Array<{ id: string; name: string; status: 'active' | 'revoked'; created_at: string; revoked_at: string | null }>)
       .map((r) => ({ id: r.id, name: r.name, status: r.status, createdAt: r.created_at, revokedAt: r.revoked_at }));
   }
 
   revokeStation(id: string): boolean {
-    return this.db.prepare("UPDATE stations SET status = 'revoked', revoked_at = ? WHERE id = ? AND status = 'active'").run(new Date().toISOString(), id).changes === 1;
+    return this.stmt("UPDATE stations SET status = 'revoked', revoked_at = ? WHERE id = ? AND status = 'active'").run(new Date().toISOString(), id).changes === 1;
   }
 
   upsertContent(c: { id: string; name: string; schemes: Scheme[]; price: number }): void {
-    this.db.prepare(`INSERT INTO contents (id, name, schemes, price, created_at) VALUES (?, ?, ?, ?, ?)
+    this.stmt(`INSERT INTO contents (id, name, schemes, price, created_at) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT(id) DO UPDATE SET name = excluded.name, schemes = excluded.schemes, price = excluded.price`)
       .run(c.id, c.name, c.schemes.join(','), Math.round(c.price), new Date().toISOString());
   }
 
   content(id: string): ContentRow | undefined {
-    const r = this.db.prepare('SELECT id, name, schemes, price, created_at FROM contents WHERE id = ?').get(id) as { id: string; name: string; schemes: string; price: number; created_at: string } | undefined;
+    const r = this.stmt('SELECT id, name, schemes, price, created_at FROM contents WHERE id = ?').get(id) as { id: string; name: string; schemes: string; price: number; created_at: string } | undefined;
     return r && { id: r.id, name: r.name, schemes: r.schemes.split(',') as Scheme[], price: r.price, createdAt: r.created_at };
   }
 
   contents(): ContentRow[] {
-    return (this.db.prepare('SELECT id, name, schemes, price, created_at FROM contents ORDER BY id').all() as Array<{ id: string; name: string; schemes: string; price: number; created_at: string }>)
+    return (this.stmt('SELECT id, name, schemes, price, created_at FROM contents ORDER BY id').all() as Array<{ id: string; name: string; schemes: string; price: number; created_at: string }>)
       .map((r) => ({ id: r.id, name: r.name, schemes: r.schemes.split(',') as Scheme[], price: r.price, createdAt: r.created_at }));
   }
 
@@ -153,12 +165,12 @@ export class Ledger {
   }
 
   licenseByRequest(requestId: string): LicenseRow | undefined {
-    const r = this.db.prepare('SELECT * FROM licenses WHERE request_id = ?').get(requestId) as Parameters<Ledger['toLicense']>[0] | undefined;
+    const r = this.stmt('SELECT * FROM licenses WHERE request_id = ?').get(requestId) as Parameters<Ledger['toLicense']>[0] | undefined;
     return r && this.toLicense(r);
   }
 
   licenseByPair(stationId: string, mediumId: string, contentId: string, scheme: Scheme): LicenseRow | undefined {
-    const r = this.db.prepare('SELECT * FROM licenses WHERE station_id = ? AND medium_id = ? AND content_id = ? AND scheme = ?')
+    const r = this.stmt('SELECT * FROM licenses WHERE station_id = ? AND medium_id = ? AND content_id = ? AND scheme = ?')
       .get(stationId, mediumId, contentId, scheme) as Parameters<Ledger['toLicense']>[0] | undefined;
     return r && this.toLicense(r);
   }
@@ -166,9 +178,9 @@ export class Ledger {
   /** Stores a license and its billing row in one durable transaction. */
   recordLicense(l: LicenseRow, amount: number): void {
     this.db.transaction(() => {
-      this.db.prepare('INSERT INTO licenses (id, request_id, station_id, content_id, medium_id, scheme, response, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      this.stmt('INSERT INTO licenses (id, request_id, station_id, content_id, medium_id, scheme, response, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(l.id, l.requestId, l.stationId, l.contentId, l.mediumId, l.scheme, JSON.stringify(l.response), l.issuedAt);
-      this.db.prepare('INSERT INTO billing (license_id, station_id, content_id, amount, billed_at) VALUES (?, ?, ?, ?, ?)')
+      this.stmt('INSERT INTO billing (license_id, station_id, content_id, amount, billed_at) VALUES (?, ?, ?, ?, ?)')
         .run(l.id, l.stationId, l.contentId, amount, l.issuedAt);
     })();
   }
@@ -176,15 +188,15 @@ export class Ledger {
   /** Records a request nonce; false if this station used it already (a replay). */
   useNonce(stationId: string, nonce: string, nowMs: number, windowMs: number): boolean {
     return this.db.transaction(() => {
-      this.db.prepare('DELETE FROM nonces WHERE seen_at < ?').run(nowMs - 2 * windowMs);
-      return this.db.prepare('INSERT OR IGNORE INTO nonces (station_id, nonce, seen_at) VALUES (?, ?, ?)').run(stationId, nonce, nowMs).changes === 1;
+      this.stmt('DELETE FROM nonces WHERE seen_at < ?').run(nowMs - 2 * windowMs);
+      return this.stmt('INSERT OR IGNORE INTO nonces (station_id, nonce, seen_at) VALUES (?, ?, ?)').run(stationId, nonce, nowMs).changes === 1;
     })();
   }
 
   report(): { licenses: Array<Omit<LicenseRow, 'response'>>; billing: Array<BillingRow & { mediumId: string; scheme: Scheme }> } {
-    const licenses = (this.db.prepare('SELECT * FROM licenses ORDER BY issued_at, id').all() as Array<Parameters<Ledger['toLicense']>[0]>)
+    const licenses = (this.stmt('SELECT * FROM licenses ORDER BY issued_at, id').all() as Array<Parameters<Ledger['toLicense']>[0]>)
       .map((r) => ({ id: r.id, requestId: r.request_id, stationId: r.station_id, contentId: r.content_id, mediumId: r.medium_id, scheme: r.scheme, issuedAt: r.issued_at }));
-    const billing = (this.db.prepare(`SELECT b.id, b.license_id, b.station_id, b.content_id, b.amount, b.billed_at, l.medium_id, l.scheme
+    const billing = (this.stmt(`SELECT b.id, b.license_id, b.station_id, b.content_id, b.amount, b.billed_at, l.medium_id, l.scheme
       FROM billing b LEFT JOIN licenses l ON l.id = b.license_id ORDER BY b.id`).all() as Array<{ id: number; license_id: string; station_id: string; content_id: string; amount: number; billed_at: string; medium_id: string; scheme: Scheme }>)
       .map((r) => ({ id: r.id, licenseId: r.license_id, stationId: r.station_id, contentId: r.content_id, amount: r.amount, billedAt: r.billed_at, mediumId: r.medium_id, scheme: r.scheme }));
     return { licenses, billing };
