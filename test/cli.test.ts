@@ -1,0 +1,115 @@
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultConfigPath, resolveStationSettings } from '../lib/config.js';
+import { makeWorld, tempDir, type World } from './helpers/fixtures.js';
+
+/** Runs the CLI from source (no build needed) and returns exit code and output. */
+function mocopy(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { encoding: 'utf8', env: { ...process.env, MOCOPY_CONFIG: '/nonexistent/mocopy.json', ...env }, timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('mocopy CLI', function () {
+  this.timeout(180_000);
+  let w: World;
+  before(async () => { w = await makeWorld(); });
+  after(() => w.cleanup());
+
+  it('demo: every step in the patent\'s terms, exit 0', () => {
+    const r = mocopy(['demo', '--size', '300000']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    for (const step of ['S1', 'S2', 'S3', 'S4', 'S5', 'S6', 'S7', 'S11', 'S12', 'S13', 'S14', 'S15', 'S16', 'S17']) assert.match(r.stdout, new RegExp(`^${step}\\s`, 'm'), step);
+    assert.match(r.stdout, /the cloned disc is refused/);
+    assert.match(r.stdout, /every step behaved/);
+  });
+
+  it('emu create-mo, info, medium-id, raw with exit codes and decoded sense', () => {
+    const img = join(w.dir, 'cli.mo');
+    assert.equal(mocopy(['emu', 'create-mo', img, '--medium-id', 'DEADBEEF01', '--capacity', '2M']).code, 0);
+    assert.equal(mocopy(['emu', 'create-mo', img, '--medium-id', '01', '--capacity', '2M']).code, 2, 'refuses to overwrite');
+    const info = JSON.parse(mocopy(['info', `emu:${img}`, '--json']).stdout);
+    assert.equal(info.peripheralType, 7);
+    assert.equal(info.mediumId, 'deadbeef01');
+    assert.equal(info.blockSize, 2048);
+    assert.equal(mocopy(['medium-id', `emu:${img}`]).stdout.trim(), 'deadbeef01');
+    const inq = mocopy(['raw', `emu:${img}`, '12 00 00 00 24 00', '--in', '36']);
+    assert.equal(inq.code, 0);
+    assert.match(inq.stdout, /INQUIRY .* GOOD/);
+    const bad = mocopy(['raw', `emu:${img}`, '28 00 00 10 00 00 00 00 01 00', '--in', '2048', '--json']);
+    assert.equal(bad.code, 4);
+    assert.match(JSON.parse(bad.stdout).senseText, /LOGICAL BLOCK ADDRESS OUT OF RANGE \(21\/00\)/);
+    const cd = mocopy(['medium-id', `emu:${w.masterIso}`]);
+    assert.equal(cd.code, 3);
+    assert.match(cd.stderr, /gives no medium ID by READ MEDIA SERIAL NUMBER/);
+    assert.match(cd.stderr, /hint: run `mocopy probe-id/);
+    assert.equal(mocopy(['info', 'nonsense']).code, 2);
+    assert.equal(mocopy(['frobnicate']).code, 2);
+  });
+
+  it('copy / open / verify / catalog / center report, with station settings from the environment', () => {
+    const disc = w.newDisc('c.mo', '0123456789abcdef');
+    const env = { MOCOPY_CENTER_DB: w.ledger, MOCOPY_STATION_KEY: w.stationKeyPath };
+    const cat = JSON.parse(mocopy(['catalog', `emu:${w.masterIso}`, '--json']).stdout);
+    assert.deepEqual(cat.contents.map((c: { contentId: string }) => c.contentId), ['APP-1', 'APP-2']);
+    const copy = mocopy(['copy', `emu:${w.masterIso}`, `emu:${disc}`, '--content', 'APP-2', '--scheme', 'b', '--json'], env);
+    assert.equal(copy.code, 0, copy.stderr);
+    const lines = copy.stdout.trim().split('\n').filter((l) => l.startsWith('{"'));
+    assert.ok(lines.some((l) => JSON.parse(l).step === 'S17'), 'JSON events, one per line');
+    const out = join(w.dir, 'app2.out');
+    assert.equal(mocopy(['open', `emu:${disc}`, '--content', 'APP-2', '--out', out], env).code, 0);
+    assert.equal(statSync(out).size, w.programs['APP-2']!.length);
+    assert.equal(mocopy(['verify', `emu:${disc}`], env).code, 0);
+    const rep = JSON.parse(mocopy(['center', 'report', '--db', w.ledger, '--json']).stdout);
+    assert.ok(rep.licenses.length >= 1 && rep.billing.length === rep.licenses.length);
+    for (const k of ['contentId', 'mediumId', 'stationId', 'scheme']) assert.ok(k in rep.licenses[0] && k in rep.billing[0], k);
+    const refused = mocopy(['copy', `emu:${w.masterIso}`, `emu:${disc}`, '--content', 'APP-1', '--station-key', join(w.dir, 'missing.key')], env);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /cannot read the station key file/);
+  });
+
+  it('center station add writes a 0600 key file once', () => {
+    const t = tempDir();
+    try {
+      const db = join(t.dir, 'c.db');
+      const key = join(t.dir, 's.key');
+      const r = mocopy(['center', 'station', 'add', 'Shop 1', '--db', db, '--key-out', key, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(statSync(key).mode & 0o777, 0o600);
+      assert.equal(mocopy(['center', 'station', 'add', 'Shop 2', '--db', db, '--key-out', key]).code, 2, 'never overwritten');
+      const id = JSON.parse(r.stdout).stationId;
+      assert.equal(mocopy(['center', 'station', 'revoke', id, '--db', db]).code, 0);
+    } finally {
+      t.cleanup();
+    }
+  });
+});
+
+describe('station settings', () => {
+  it('flags override the environment, which overrides the config file', () => {
+    const t = tempDir();
+    try {
+      const cfg = join(t.dir, 'config.json');
+      writeFileSync(cfg, JSON.stringify({ centerDb: 'ledger.db', stationKey: 'k.key', scheme: 'b' }));
+      const env = { MOCOPY_CONFIG: cfg };
+      const fromFile = resolveStationSettings({}, env);
+      assert.equal(fromFile.centerDb, join(t.dir, 'ledger.db'));
+      assert.equal(fromFile.scheme, 'b');
+      assert.equal(fromFile.sources.scheme, 'config');
+      const fromEnv = resolveStationSettings({}, { ...env, MOCOPY_SCHEME: 'a', MOCOPY_CENTER_DB: '/x.db' });
+      assert.equal(fromEnv.scheme, 'a');
+      assert.equal(fromEnv.centerDb, '/x.db');
+      const fromFlag = resolveStationSettings({ center: 'http://c', scheme: 'B' }, { ...env, MOCOPY_SCHEME: 'a' });
+      assert.equal(fromFlag.center, 'http://c');
+      assert.equal(fromFlag.centerDb, undefined, 'a --center flag overrides a ledger from the config');
+      assert.equal(fromFlag.scheme, 'b');
+      assert.throws(() => resolveStationSettings({ scheme: 'c' }, env), /scheme must be/);
+      writeFileSync(cfg, '{oops');
+      assert.throws(() => resolveStationSettings({}, env), /not valid JSON/);
+      assert.match(defaultConfigPath({ XDG_CONFIG_HOME: '/xdg' }, 'linux'), /^\/xdg\/mocopy\/config.json$/);
+    } finally {
+      t.cleanup();
+    }
+  });
+});
