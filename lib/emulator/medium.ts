@@ -130,16 +130,24 @@ export class Medium {
     }
   }
 
-  /** Writes every dirty block to the image (coalescing runs) and makes it durable. */
+  /** Writes every dirty block to the image (coalescing runs, no copies: writev) and makes it durable. */
   async flush(): Promise<void> {
     if (this.dirty.size === 0) return;
     const lbas = [...this.dirty.keys()].sort((a, b) => a - b);
     let i = 0;
     while (i < lbas.length) {
       let j = i;
-      while (j + 1 < lbas.length && lbas[j + 1] === lbas[j]! + 1) j++;
+      while (j + 1 < lbas.length && lbas[j + 1] === lbas[j]! + 1 && j - i < 1023) j++;
       const run = lbas.slice(i, j + 1).map((l) => this.dirty.get(l)!);
-      await this.writeThrough(lbas[i]!, run.length === 1 ? run[0]! : Buffer.concat(run));
+      let pos = this.info.dataOffset + lbas[i]! * this.info.blockSize;
+      let bufs = run;
+      while (bufs.length) {
+        const { bytesWritten } = await this.handle().writev(bufs, pos);
+        pos += bytesWritten;
+        let skip = bytesWritten;
+        while (bufs.length && skip >= bufs[0]!.length) { skip -= bufs[0]!.length; bufs = bufs.slice(1); }
+        if (skip > 0) bufs = [bufs[0]!.subarray(skip), ...bufs.slice(1)];
+      }
       i = j + 1;
     }
     this.dirty.clear();
