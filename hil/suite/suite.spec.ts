@@ -1,0 +1,313 @@
+/**
+ * The hardware-in-the-loop suite. Natively (QEMU guest, lab rig) it checks mocopy's SCSI layer against a
+ * real kernel's sg driver and targets nobody here wrote, and against sg3_utils on the same nodes; on the
+ * host the same checks run against mocopy's emulator, and `observed` records feed the cross-check table.
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { LocalCenterClient } from '../../lib/center/local-client.js';
+import { readStationKey } from '../../lib/center/station-key.js';
+import { openCopy } from '../../lib/protocol/open-copy.js';
+import { copyLicensed } from '../../lib/protocol/station.js';
+import * as cdb from '../../lib/scsi/cdb.js';
+import { ScsiDevice } from '../../lib/scsi/device.js';
+import { NoMediumIdError, readMediumId } from '../../lib/scsi/medium-id.js';
+import { openDevice } from '../../lib/scsi/open.js';
+import { ScsiError, TransportError } from '../../lib/scsi/scsi-errors.js';
+import { parseSense } from '../../lib/scsi/sense.js';
+import type { ScsiCommand, Transport } from '../../lib/scsi/transport.js';
+import { loadRig, record } from './rig.js';
+
+const rig = loadRig();
+const native = rig.mode === 'native';
+const all = [{ ...rig.cd, kind: 'cd' as const }, ...rig.targets.map((t) => ({ ...t, kind: 'target' as const }))];
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+async function senseTuple(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'GOOD';
+  } catch (e) {
+    if (e instanceof ScsiError) return `${e.senseKey.toString(16)}/${e.asc.toString(16).padStart(2, '0')}/${e.ascq.toString(16).padStart(2, '0')}`;
+    if (e instanceof TransportError) return `transport:${e.code}`;
+    throw e;
+  }
+}
+function counting(inner: Transport): Transport & { count: number } {
+  const t = { path: inner.path, limits: inner.limits, count: 0, execute: (c: ScsiCommand) => { t.count++; return inner.execute(c); }, close: () => inner.close() };
+  return t;
+}
+
+describe(`HIL suite (${rig.mode})`, function () {
+  this.timeout(120_000);
+
+  describe('identity and shapes', () => {
+    for (const d of all) {
+      it(`${d.role}: INQUIRY, READ CAPACITY and unit serial${native && rig.sg3 ? ' match sg3_utils' : ''}`, async () => {
+        const dev = await openDevice(d.spec);
+        try {
+          const inq = await dev.inquiry();
+          const cap = await dev.capacity();
+          const serial = await dev.unitSerial();
+          record('observed', { check: 'inquiry-shape', role: d.role, value: { pdt: inq.peripheralType, rmb: inq.removable, blockSize: cap.blockSize } });
+          if (native && rig.sg3) {
+            const inqText = sh('sg_inq', [d.spec]);
+            assert.match(inqText, new RegExp(`PDT=${inq.peripheralType}\\b`));
+            assert.match(inqText, new RegExp(`RMB=${inq.removable ? 1 : 0}\\b`));
+            assert.match(inqText, new RegExp(`Vendor identification: ${inq.vendor}`));
+            assert.match(inqText, new RegExp(`Product identification: ${inq.product.replace(/[()]/g, '.')}`));
+            const rc = sh('sg_readcap', [d.spec]);
+            assert.match(rc, new RegExp(`Last (LBA|logical block address)=${cap.blockCount - 1}\\b`));
+            assert.match(rc, new RegExp(`(Logical block length|Block size)=${cap.blockSize} bytes`));
+            if (serial) assert.match(sh('sg_vpd', ['-p', 'sn', d.spec]), new RegExp(`Unit serial number: ${serial.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+          }
+        } finally {
+          await dev.close();
+        }
+      });
+    }
+    for (const d of all) {
+      it(`${d.role}: the bytes mocopy reads are the bytes sg_dd reads`, async function () {
+        const dev = await openDevice(d.spec);
+        try {
+          const cap = await dev.capacity();
+          const n = Math.min(256, cap.blockCount);
+          const ours = await dev.read(0, n);
+          if (native && rig.sg3) {
+            // A fresh file per device: sg_dd does not truncate an existing output file.
+            const out = join(rig.work, `sgdd-${d.role}.bin`);
+            rmSync(out, { force: true });
+            sh('sg_dd', [`if=${d.spec}`, `of=${out}`, `bs=${cap.blockSize}`, `count=${n}`]);
+            assert.ok(readFileSync(out).equals(ours));
+          } else {
+            assert.equal(ours.length, n * cap.blockSize);
+          }
+        } finally {
+          await dev.close();
+        }
+      });
+    }
+  });
+
+  describe('sense paths', () => {
+    for (const d of all) {
+      it(`${d.role}: READ past the last LBA -> ILLEGAL REQUEST 21/00`, async () => {
+        const dev = await openDevice(d.spec);
+        const cap = await dev.capacity();
+        const t = await senseTuple(dev.dataIn(cdb.read10(cap.blockCount, 1), cap.blockSize));
+        record('observed', { check: 'read-past-end', role: d.role, value: t });
+        await dev.close();
+        assert.equal(t, '5/21/00');
+      });
+      it(`${d.role}: unsupported opcode -> 20/00, invalid CDB field -> 24/00`, async () => {
+        const dev = await openDevice(d.spec);
+        const op = await senseTuple(dev.run(Buffer.from([0xd9, 0, 0, 0, 0, 0]), 'none', undefined, 5000));
+        const field = await senseTuple(dev.dataIn(cdb.inquiry({ evpd: true, page: 0xc7, alloc: 64 }), 64));
+        record('observed', { check: 'bad-opcode', role: d.role, value: op });
+        record('observed', { check: 'bad-field', role: d.role, value: field });
+        await dev.close();
+        assert.equal(op, '5/20/00');
+        assert.equal(field, '5/24/00');
+      });
+    }
+    it(`${rig.cd.role}: WRITE to the CD-ROM is refused`, async () => {
+      const dev = await openDevice(rig.cd.spec);
+      const t = await senseTuple(dev.run(cdb.write10(0, 1), 'out', Buffer.alloc(2048), 5000));
+      record('observed', { check: 'write-to-cd', role: rig.cd.role, value: t });
+      await dev.close();
+      assert.ok(/^(5\/20|5\/24|7\/27|5\/30|5\/21)/.test(t), `refused with ${t}`);
+    });
+    for (const d of rig.targets) {
+      it(`${d.role}: READ MEDIA SERIAL NUMBER; without it, a clear error and then the quirk path`, async () => {
+        const dev = await openDevice(d.spec);
+        const t = await senseTuple(dev.dataIn(cdb.readMediaSerialNumber(4), 4));
+        record('observed', { check: 'read-media-serial-number', role: d.role, value: t });
+        if (t === 'GOOD') {
+          const id = await dev.mediumId();
+          assert.equal(id.standIn, false);
+        } else {
+          assert.equal(t, '5/20/00');
+          await assert.rejects(readMediumId(dev, { type: 'read-media-serial-number' }), (e: NoMediumIdError) => /gives no medium ID by READ MEDIA SERIAL NUMBER/.test(e.message));
+          const id = await dev.mediumId(); // the built-in quirk: unit serial as a lab stand-in
+          assert.equal(id.standIn, true);
+          assert.ok(id.id.length > 0);
+          record('observed', { check: 'medium-id-standin', role: d.role, value: id.method });
+        }
+        await dev.close();
+      });
+    }
+  });
+
+  describe('concurrency and limits', () => {
+    for (const d of rig.targets.slice(0, 1).concat([{ ...rig.cd }])) {
+      it(`${d.role}: 64 commands in flight on one handle and on a second handle agree with sequential reads`, async () => {
+        const a = await openDevice(d.spec);
+        const b = await openDevice(d.block && native ? d.block : d.spec, { write: false });
+        try {
+          const cap = await a.capacity();
+          const n = Math.min(64, cap.blockCount);
+          const seq = await a.read(0, n);
+          const par = await Promise.all(Array.from({ length: n }, (_, i) => (i % 2 ? b : a).read(i, 1)));
+          assert.ok(Buffer.concat(par).equals(seq));
+        } finally {
+          await a.close();
+          await b.close();
+        }
+      });
+    }
+    it('a transfer larger than the device limit is split by the reported limit', async () => {
+      const d = rig.targets[0]!;
+      const probe = await openDevice(d.spec);
+      const limit = probe.transport.limits.maxTransferBytes;
+      const cap = await probe.capacity();
+      await probe.close();
+      const spy = counting(await (await import('../../lib/scsi/open.js')).openTransport(d.spec));
+      const dev = new ScsiDevice(d.spec, spy);
+      const blocks = Math.min(cap.blockCount, Math.ceil((2.5 * limit) / cap.blockSize));
+      await dev.capacity(); // not counted: only the READs are
+      spy.count = 0;
+      const big = await dev.read(0, blocks);
+      record('observed', { check: 'max-transfer', role: d.role, value: { limit, blocks, commands: spy.count } });
+      assert.equal(big.length, blocks * cap.blockSize);
+      assert.equal(spy.count, Math.ceil((blocks * cap.blockSize) / (Math.floor(limit / cap.blockSize) * cap.blockSize)));
+      const again = Buffer.concat(await Promise.all(Array.from({ length: Math.ceil(blocks / 8) }, (_, i) => dev.read(i * 8, Math.min(8, blocks - i * 8)))));
+      assert.ok(again.equals(big));
+      await dev.close();
+    });
+  });
+
+  if (native) {
+    describe('block nodes and the kernel\'s rules', () => {
+      it('the CD\'s block node answers INQUIRY; the disk\'s block node refuses READ MEDIA SERIAL NUMBER to a process without CAP_SYS_RAWIO (EPERM -> use /dev/sgN)', async () => {
+        if (rig.cd.block) {
+          const sr = await openDevice(rig.cd.block, { write: false });
+          assert.equal((await sr.inquiry()).peripheralType, 5);
+          await sr.close();
+        }
+        const hd = rig.targets.find((t) => t.block?.startsWith('/dev/sd'));
+        assert.ok(hd, 'a disk with a block node');
+        execFileSync('chmod', ['666', hd.block!]);
+        const script = `process.setgid(65534); process.setuid(65534);
+          const { openDevice } = await import(${JSON.stringify(join(process.cwd(), 'dist/lib/scsi/open.js'))});
+          const cdb = await import(${JSON.stringify(join(process.cwd(), 'dist/lib/scsi/cdb.js'))});
+          const d = await openDevice(${JSON.stringify(hd.block)});
+          await d.inquiry();
+          try { await d.dataIn(cdb.readMediaSerialNumber(4), 4); console.log('NO-ERROR'); } catch (e) { console.log(JSON.stringify({ code: e.code, hint: e.hint })); }`;
+        const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+        record('observed', { check: 'block-node-eperm', role: hd.role, value: r.stdout.trim() });
+        const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+        assert.equal(out.code, 'EPERM');
+        assert.match(out.hint, /\/dev\/sgN/);
+      });
+    });
+
+    if (rig.scsiDebugSysfs) {
+      describe('timeouts', () => {
+        it('a command the target never answers times out as a typed TransportError (E_TIMEOUT)', async () => {
+          const d = rig.targets.find((t) => t.role === 'scsi_debug')!;
+          const dev = await openDevice(d.spec);
+          await dev.testUnitReady();
+          const sys = rig.scsiDebugSysfs!;
+          writeFileSync(join(sys, 'every_nth'), '1');
+          writeFileSync(join(sys, 'opts'), '4'); // SDEBUG_OPT_TIMEOUT: ignore every nth command
+          const t0 = Date.now();
+          let err: unknown;
+          try {
+            await new ScsiDevice(d.spec, dev.transport, { timeouts: { quick: 1500 } }).testUnitReady();
+          } catch (e) {
+            err = e;
+          } finally {
+            writeFileSync(join(sys, 'opts'), '0');
+            writeFileSync(join(sys, 'every_nth'), '0');
+          }
+          record('observed', { check: 'timeout', role: d.role, value: { code: (err as TransportError)?.code, hostStatus: (err as TransportError)?.hostStatus, ms: Date.now() - t0 } });
+          assert.ok(err instanceof TransportError, `got ${String(err)}`);
+          assert.equal(err.code, 'E_TIMEOUT');
+          // The device is still usable afterwards.
+          for (let i = 0; i < 5; i++) { try { await dev.testUnitReady(); break; } catch { await new Promise((r) => setTimeout(r, 500)); } }
+          await dev.close();
+        });
+      });
+    }
+  }
+
+  if (rig.ledger && rig.stationKey && rig.programs) {
+    describe('the copy protocol on these drives', () => {
+      const schemes = ['a', 'b'] as const;
+      rig.targets.forEach((t, i) => {
+        const scheme = schemes[i % 2]!;
+        const contentId = Object.keys(rig.programs!)[i % Object.keys(rig.programs!).length]!;
+        it(`scheme ${scheme.toUpperCase()}: ${contentId} from ${rig.cd.role} to ${t.role}, then open gives the original bytes`, async () => {
+          const station = readStationKey(rig.stationKey!);
+          const master = await openDevice(rig.cd.spec, { write: false });
+          const target = await openDevice(t.spec);
+          const center = new LocalCenterClient(rig.ledger!, station);
+          try {
+            const r = await copyLicensed({ master, target, contentId, scheme, center, stationKey: station });
+            record('observed', { check: 'copy', role: t.role, value: { scheme, mediumIdMethod: r.mediumIdMethod, bytes: r.plainSize } });
+            const parts: Buffer[] = [];
+            await openCopy({ target, contentId, stationKey: station, out: new Writable({ write(c, _e, cb) { parts.push(c); cb(); } }) });
+            const original = readFileSync(rig.programs![contentId]!);
+            assert.equal(createHash('sha256').update(Buffer.concat(parts)).digest('hex'), createHash('sha256').update(original).digest('hex'));
+          } finally {
+            await master.close();
+            await target.close();
+            await center.close();
+          }
+        });
+      });
+    });
+  }
+
+  if (native && rig.bench) {
+    describe('benchmarks (ratios; absolute numbers under TCG mean little)', () => {
+      it('sequential read and write: device API vs sg_dd, same device, 64 KiB per command', async () => {
+        const d = rig.targets.find((t) => t.role === 'scsi_debug') ?? rig.targets[0]!;
+        const dev = await openDevice(d.spec);
+        const cap = await dev.capacity();
+        const bytes = Math.min(16 << 20, cap.bytes);
+        const blocks = bytes / cap.blockSize;
+        const per = 65536 / cap.blockSize;
+        let t0 = Date.now();
+        for await (const _ of dev.readStream(0, blocks, { chunkBytes: 65536, inFlight: 1 })) void _;
+        const oursRead = Date.now() - t0;
+        t0 = Date.now();
+        sh('sg_dd', [`if=${d.spec}`, 'of=/dev/null', `bs=${cap.blockSize}`, `bpt=${per}`, `count=${blocks}`]);
+        const sgRead = Date.now() - t0;
+        const src = Buffer.alloc(bytes, 0x5a);
+        t0 = Date.now();
+        await dev.writeStream(0, (async function* () { yield src; })(), { chunkBytes: 65536, inFlight: 1 });
+        const oursWrite = Date.now() - t0;
+        const file = join(rig.work, 'w.bin');
+        writeFileSync(file, src);
+        t0 = Date.now();
+        sh('sg_dd', [`if=${file}`, `of=${d.spec}`, `bs=${cap.blockSize}`, `bpt=${per}`, `count=${blocks}`]);
+        const sgWrite = Date.now() - t0;
+        record('bench', { name: 'sequential read, device API / sg_dd (time ratio; <1 = faster)', device: d.role, mocopyMs: oursRead, sgddMs: sgRead, ratio: oursRead / sgRead });
+        record('bench', { name: 'sequential write, device API / sg_dd (time ratio; <1 = faster)', device: d.role, mocopyMs: oursWrite, sgddMs: sgWrite, ratio: oursWrite / sgWrite });
+        await dev.close();
+      });
+      it('TEST UNIT READY rate: addon vs a C program issuing SG_IO in a loop', async () => {
+        const d = rig.targets.find((t) => t.role === 'scsi_debug') ?? rig.targets[0]!;
+        const dev = await openDevice(d.spec);
+        const N = 4000;
+        for (const inflight of [1, 8]) {
+          let left = N;
+          const t0 = Date.now();
+          await Promise.all(Array.from({ length: inflight }, async () => { while (left-- > 0) await dev.testUnitReady(); }));
+          const ours = N / ((Date.now() - t0) / 1000);
+          const c = Number(sh('/bin/tur', [d.spec, String(N), String(inflight)]).trim().split(' ')[1]);
+          record('bench', { name: `TEST UNIT READY/s, ${inflight} in flight: addon / C`, device: d.role, mocopy: Math.round(ours), c: Math.round(c), ratio: ours / c });
+        }
+        await dev.close();
+        assert.ok(existsSync('/bin/tur'));
+      });
+    });
+  }
+});

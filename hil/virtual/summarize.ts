@@ -1,0 +1,99 @@
+/**
+ * Host side of the virtual rig: reads the guest's console log and the host's emulator run, prints the
+ * summary (checks run/passed/failed per group, benchmark ratios) and the emulator cross-check table,
+ * and exits non-zero on any failure, a missing result or a guest that did not finish.
+ * usage: summarize GUEST_CONSOLE_LOG EMULATOR_LOG CROSSCHECK_MD_OUT
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+
+interface TestLine { title: string; fullTitle: string; err?: string }
+interface Parsed { tests: Array<{ ok: boolean } & TestLine>; data: Array<Record<string, unknown>>; done: number | undefined; end?: Record<string, number> }
+
+export function parse(text: string): Parsed {
+  const out: Parsed = { tests: [], data: [], done: undefined };
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.replace(/^.*?(\["(?:pass|fail|end|start)"|@@MOCOPY)/, '$1');
+    if (line.startsWith('@@MOCOPY-DONE')) out.done = Number(line.split(' ')[1]);
+    else if (line.startsWith('@@MOCOPY-DATA ')) { try { out.data.push(JSON.parse(line.slice(14))); } catch { /* torn line */ } }
+    else if (line.startsWith('["')) {
+      try {
+        const [ev, body] = JSON.parse(line) as [string, Record<string, unknown>];
+        if (ev === 'pass' || ev === 'fail') out.tests.push({ ok: ev === 'pass', title: String(body.title), fullTitle: String(body.fullTitle), ...(body.err ? { err: String(body.err) } : {}) });
+        if (ev === 'end') out.end = body as Record<string, number>;
+      } catch { /* torn line */ }
+    }
+  }
+  return out;
+}
+
+/** Which emulator drive stands for which real device in the cross-check. */
+const PAIRS: Array<[string, string]> = [['qemu-cd', 'emulator-cd'], ['scsi_debug', 'emulator-mo-2048'], ['qemu-hd', 'emulator-mo-512']];
+const CHECKS = ['inquiry-shape', 'read-past-end', 'bad-opcode', 'bad-field', 'write-to-cd', 'read-media-serial-number'];
+/** Deliberate, documented differences (docs/hil-crosscheck.md). */
+const EXPLAINED: Record<string, string> = {
+  'inquiry-shape/qemu-hd': 'QEMU has no optical-memory device type: its scsi-hd (PDT 0, fixed, 512-byte blocks) stands in for an MO drive; the emulator models a real MO drive (PDT 7, removable).',
+  'read-media-serial-number/scsi_debug': 'scsi_debug implements no READ MEDIA SERIAL NUMBER; the emulator models the MO medium-ID zone an MO drive serves.',
+  'read-media-serial-number/qemu-hd': 'QEMU implements no READ MEDIA SERIAL NUMBER; the emulator models the MO medium-ID zone.',
+};
+
+function groupOf(fullTitle: string): string {
+  const m = /^HIL suite \(\w+\) (.+?) (\S+:|scheme|a transfer|the CD|TEST UNIT|sequential|a command)/.exec(fullTitle);
+  return m ? m[1]! : fullTitle.split(' ').slice(3, 5).join(' ');
+}
+
+function main(): number {
+  const [guestLog, emuLog, mdOut] = process.argv.slice(2);
+  const guest = parse(readFileSync(guestLog!, 'utf8'));
+  const emu = parse(readFileSync(emuLog!, 'utf8'));
+  let failed = false;
+  const say = (s = '') => process.stdout.write(s + '\n');
+  say('\n=== virtual HIL rig: real Linux kernel (QEMU), SG_IO through the mocopy addon');
+  if (guest.done === undefined) { say('FAIL: the guest did not finish (hang, crash or timeout): see the console log'); failed = true; }
+  const groups = new Map<string, { pass: number; fail: number }>();
+  for (const t of guest.tests) {
+    const g = groupOf(t.fullTitle);
+    const e = groups.get(g) ?? { pass: 0, fail: 0 };
+    if (t.ok) e.pass++; else e.fail++;
+    groups.set(g, e);
+  }
+  for (const [g, e] of groups) say(`  ${g.padEnd(40)} ${e.pass} passed, ${e.fail} failed`);
+  for (const t of guest.tests.filter((x) => !x.ok)) { say(`  FAILED: ${t.fullTitle}\n          ${t.err}`); failed = true; }
+  if (guest.tests.length === 0) { say('FAIL: no check ran in the guest'); failed = true; }
+  say(`  guest: ${guest.tests.filter((t) => t.ok).length} passed, ${guest.tests.filter((t) => !t.ok).length} failed`);
+  const benches = guest.data.filter((d) => d.kind === 'bench');
+  if (benches.length) {
+    say('\n  benchmarks in the guest (TCG):');
+    for (const b of benches) say(`    ${String(b.name).padEnd(64)} ${JSON.stringify(Object.fromEntries(Object.entries(b).filter(([k]) => !['kind', 'name'].includes(k)).map(([k, v]) => [k, typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(3)) : v])))}`);
+  }
+  say(`\n=== emulator cross-check (same suite on the host): ${emu.tests.filter((t) => t.ok).length} passed, ${emu.tests.filter((t) => !t.ok).length} failed`);
+  for (const t of emu.tests.filter((x) => !x.ok)) { say(`  FAILED: ${t.fullTitle}\n          ${t.err}`); failed = true; }
+  const val = (p: Parsed, check: string, role: string) => {
+    const d = p.data.find((x) => x.kind === 'observed' && x.check === check && x.role === role);
+    return d === undefined ? undefined : JSON.stringify(d.value);
+  };
+  const rows: string[] = ['| check | real device | real answer | emulator | emulator answer | verdict |', '|---|---|---|---|---|---|'];
+  let unexplained = 0;
+  for (const check of CHECKS) {
+    for (const [real, em] of PAIRS) {
+      const a = val(guest, check, real);
+      const b = val(emu, check, em);
+      if (a === undefined && b === undefined) continue;
+      const key = `${check}/${real}`;
+      const verdict = a === b ? 'match' : EXPLAINED[key] ? `deliberate: ${EXPLAINED[key]}` : 'DIFFERS (emulator bug?)';
+      if (a !== b && !EXPLAINED[key]) unexplained++;
+      rows.push(`| ${check} | ${real} | ${a ?? '-'} | ${em} | ${b ?? '-'} | ${verdict} |`);
+    }
+  }
+  const table = rows.join('\n');
+  say(table);
+  if (mdOut) writeFileSync(mdOut, `# Emulator cross-check (generated by npm run hil:virtual)\n\n${table}\n`);
+  if (unexplained) { say(`FAIL: ${unexplained} unexplained difference(s) between the real targets and the emulator`); failed = true; }
+  say(failed ? '\nvirtual HIL rig: FAILED' : `\nvirtual HIL rig: OK (${guest.tests.length} checks in the guest, ${emu.tests.length} on the emulator)`);
+  // The plain closing line CI reads.
+  const passed = guest.tests.filter((t) => t.ok).length + emu.tests.filter((t) => t.ok).length;
+  const fails = guest.tests.filter((t) => !t.ok).length + emu.tests.filter((t) => !t.ok).length + (failed && guest.tests.every((t) => t.ok) && emu.tests.every((t) => t.ok) ? 1 : 0);
+  say(`hil: ${passed} passed, ${fails} failed`);
+  return failed ? 1 : 0;
+}
+
+process.exitCode = main();
