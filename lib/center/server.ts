@@ -76,10 +76,10 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 
 export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
   const center = LicenseCenter.open(o.db, { create: false });
+  let inFlight = 0;
   const batch = new GroupCommit(center.ledger.db);
   const now = o.now ?? Date.now;
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  let inFlight = 0;
   let closing = false;
   let idleResolve: (() => void) | undefined;
 

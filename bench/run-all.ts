@@ -1,0 +1,8 @@
+/** `npm run bench`: every benchmark, each printing ratios against a baseline measured in the same run. */
+import * as addon from './addon-roundtrip.js';
+import * as center from './center-issuance.js';
+import * as copy from './copy-throughput.js';
+import * as crypto from './crypto-aead.js';
+import * as emulator from './emulator-throughput.js';
+
+for (const b of [emulator, addon, crypto, copy, center]) await b.run();
