@@ -1,15 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultConfigPath, resolveStationSettings } from '../lib/config.js';
+import { mocopy } from './helpers/cli.js';
 import { makeWorld, tempDir, type World } from './helpers/fixtures.js';
 
-/** Runs the CLI from source (no build needed) and returns exit code and output. */
-function mocopy(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { encoding: 'utf8', env: { ...process.env, MOCOPY_CONFIG: '/nonexistent/mocopy.json', ...env }, timeout: 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('mocopy CLI', function () {
   this.timeout(180_000);

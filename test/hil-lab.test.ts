@@ -1,14 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { MO_HEADER_SIZE } from '../lib/emulator/index.js';
+import { mocopy } from './helpers/cli.js';
 import { makeWorld, type World } from './helpers/fixtures.js';
 
-function mocopy(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { encoding: 'utf8', env: { ...process.env, MOCOPY_CONFIG: '/nonexistent' }, timeout: 170_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('HIL lab runner (mocopy hil) on emulated drives', function () {
   this.timeout(180_000);
@@ -47,6 +43,5 @@ describe('HIL lab runner (mocopy hil) on emulated drives', function () {
     assert.ok(rep.results.some((x: { fullTitle: string }) => /scheme A/.test(x.fullTitle)));
     assert.ok(rep.timings.target['READ(10)'].count >= 50 && rep.timings.target['WRITE(10)'].count >= 10);
     assert.match(readFileSync(junitFile, 'utf8'), /<testsuite name="mocopy-hil" tests="\d+" failures="0">/);
-    void writeFileSync;
   });
 });

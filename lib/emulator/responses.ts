@@ -98,12 +98,18 @@ export function modePages(page: number): Buffer | undefined {
   return f ? f() : undefined;
 }
 
-export function modeSense6Data(wp: boolean, blockCount: number, blockSize: number, dbd: boolean, pages: Buffer): Buffer {
+/** Short-LBA mode parameter block descriptor: blocks (BE32, saturated) and block length (BE24). */
+function blockDescriptor(dbd: boolean, blockCount: number, blockSize: number): Buffer {
   const bd = Buffer.alloc(dbd ? 0 : 8);
   if (!dbd) {
     bd.writeUInt32BE(Math.min(blockCount, 0xffffffff), 0);
     bd.writeUIntBE(blockSize, 5, 3);
   }
+  return bd;
+}
+
+export function modeSense6Data(wp: boolean, blockCount: number, blockSize: number, dbd: boolean, pages: Buffer): Buffer {
+  const bd = blockDescriptor(dbd, blockCount, blockSize);
   const h = Buffer.alloc(4);
   h[0] = 3 + bd.length + pages.length;
   h[2] = wp ? 0x80 : 0;
@@ -112,11 +118,7 @@ export function modeSense6Data(wp: boolean, blockCount: number, blockSize: numbe
 }
 
 export function modeSense10Data(wp: boolean, blockCount: number, blockSize: number, dbd: boolean, pages: Buffer): Buffer {
-  const bd = Buffer.alloc(dbd ? 0 : 8);
-  if (!dbd) {
-    bd.writeUInt32BE(Math.min(blockCount, 0xffffffff), 0);
-    bd.writeUIntBE(blockSize, 5, 3);
-  }
+  const bd = blockDescriptor(dbd, blockCount, blockSize);
   const h = Buffer.alloc(8);
   h.writeUInt16BE(6 + bd.length + pages.length, 0);
   h[3] = wp ? 0x80 : 0;

@@ -7,15 +7,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitCode, MocopyError } from '../errors.js';
+import type { ScsiResult } from './transport.js';
 
-export interface NativeResult {
-  status: number;
-  hostStatus: number;
-  driverStatus: number;
-  sense: Buffer;
-  residual: number;
-  durationUs: number;
-}
+/** The addon resolves with exactly the Transport's result shape. */
+export type NativeResult = ScsiResult;
 
 export interface NativeLimits {
   maxTransferBytes: number;
