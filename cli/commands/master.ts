@@ -1,4 +1,5 @@
 /** `mocopy master build`: the publisher's side — encrypt programs, write the master ISO, register contents. */
+import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { LicenseCenter } from '../../lib/center/center.js';
@@ -27,6 +28,14 @@ export function parseContentSpec(text: string, defaultSchemes: Scheme[]): { cont
   return { contentId, sourcePath: rest, name: name || basename(rest), schemes: defaultSchemes };
 }
 
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0; // buildMaster reports the missing file with its content ID
+  }
+}
+
 export function register(program: Command): void {
   const master = program.command('master').description("the publisher's master CD-ROM");
   master.command('build')
@@ -48,8 +57,8 @@ export function register(program: Command): void {
       try {
         const contents = specs.map((s) => ({ ...s, key: center.registerContent({ contentId: s.contentId, name: s.name, schemes: s.schemes, price }).contentKey }));
         const progress = createProgress({ json: !!o.json, quiet: !!o.json });
-        progress.begin('encrypting', 0);
-        result = await buildMaster({ out: o.out, title: o.title, contents, onProgress: (b, t) => { progress.update(b); void t; } });
+        progress.begin('encrypting', specs.reduce((n, sp) => n + fileSize(sp.sourcePath), 0));
+        result = await buildMaster({ out: o.out, title: o.title, contents, onProgress: (b) => progress.update(b) });
         progress.done();
       } finally {
         center.close();
