@@ -108,7 +108,7 @@ export async function run(): Promise<void> {
     // (4) speed model: MO target 5 MB/s write, 7 MB/s read (verify pass); a 48x CD master at 7.2 MB/s overlaps the writes.
     const mo: SpeedModel = { latencyMs: 2, readMBps: 7, writeMBps: 5 };
     const cd: SpeedModel = { latencyMs: 2, readMBps: 7.2, writeMBps: 0 };
-    const small = await setup(24 << 20);
+    const small = await setup(40 << 20);
     try {
       const ms = await copyOnce(small, 'b', { masterSpeed: cd, targetSpeed: mo });
       const bytes = small.size + 2048 + Math.ceil(small.size / 65520) * 16;

@@ -140,7 +140,20 @@ async function* rechunk(source: AsyncIterable<Uint8Array>, size: number): AsyncG
   if (have > 0) yield Buffer.concat(parts, have);
 }
 
-/** Encrypts a plaintext stream of exactly `header.plainLength` bytes: yields the header sector, then chunks. */
+/** The ciphertext and tag of one chunk as two pieces (no copy to join them). */
+function encryptChunkPieces(key: Uint8Array, h: StreamHeader, index: number, plain: Uint8Array): [Buffer, Buffer] {
+  const final = index === chunkCount(h.plainLength) - 1;
+  const c = createCipheriv('aes-256-gcm', key, nonce(h, index, final));
+  c.setAAD(h.bytes);
+  const body = c.update(plain);
+  c.final();
+  return [body, c.getAuthTag()];
+}
+
+/**
+ * Encrypts a plaintext stream of exactly `header.plainLength` bytes: yields the header sector, then each
+ * chunk's ciphertext and its tag as separate pieces (consumers treat the output as a byte stream).
+ */
 export async function* encryptStream(key: Uint8Array, header: StreamHeader, source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
   const sector = Buffer.alloc(HEADER_SECTOR);
   header.bytes.copy(sector);
@@ -151,10 +164,10 @@ export async function* encryptStream(key: Uint8Array, header: StreamHeader, sour
   for await (const plain of rechunk(source, PLAIN_CHUNK)) {
     total += plain.length;
     if (total > header.plainLength) throw new RangeError(`plaintext is longer than the ${header.plainLength} bytes announced`);
-    yield encryptChunk(key, header, index++, plain);
+    yield* encryptChunkPieces(key, header, index++, plain);
   }
   if (header.plainLength === 0) {
-    yield encryptChunk(key, header, 0, Buffer.alloc(0));
+    yield* encryptChunkPieces(key, header, 0, Buffer.alloc(0));
     index = 1;
   }
   if (total !== header.plainLength || index !== n) throw new RangeError(`plaintext ended after ${total} of ${header.plainLength} bytes`);

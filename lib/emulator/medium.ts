@@ -59,14 +59,17 @@ export interface CacheOptions {
 export class Medium {
   readonly info: MediumInfo;
   private fh: fsp.FileHandle | undefined;
-  /** Dirty blocks by LBA, insertion-ordered. */
+  /** Dirty blocks by LBA: views into the cache slab. */
   private dirty = new Map<number, Buffer>();
-  private readonly maxDirtyBlocks: number;
+  /** The drive's cache RAM: written by a bump pointer, emptied by every write-back (no allocation per write). */
+  private slab: Buffer | undefined;
+  private slabUsed = 0;
+  private readonly cacheBytes: number;
 
   private constructor(info: MediumInfo, fh: fsp.FileHandle, cache: CacheOptions) {
     this.info = info;
     this.fh = fh;
-    this.maxDirtyBlocks = Math.max(1, Math.floor((cache.maxDirtyBytes ?? 8 << 20) / info.blockSize));
+    this.cacheBytes = Math.max(info.blockSize, Math.floor((cache.maxDirtyBytes ?? 8 << 20) / info.blockSize) * info.blockSize);
   }
 
   static async load(path: string, forced?: MediumKind, cache: CacheOptions = {}): Promise<Medium> {
@@ -113,13 +116,22 @@ export class Medium {
       await this.writeThrough(lba, Buffer.from(data.buffer, data.byteOffset, blocks * bs));
       return;
     }
-    // One copy of the command's data; blocks are views into it.
-    const copy = Buffer.from(data.subarray(0, blocks * bs));
-    for (let i = 0; i < blocks; i++) {
-      this.dirty.delete(lba + i); // re-insert so insertion order stays "oldest first"
-      this.dirty.set(lba + i, copy.subarray(i * bs, (i + 1) * bs));
+    const bytes = blocks * bs;
+    if (bytes > this.cacheBytes) {
+      // Larger than the whole cache: write back what is there, then write through.
+      await this.flush();
+      await this.writeThrough(lba, Buffer.from(data.buffer, data.byteOffset, bytes));
+      return;
     }
-    if (this.dirty.size > this.maxDirtyBlocks) await this.flush();
+    if (this.slabUsed + bytes > this.cacheBytes) await this.flush(); // cache full: the drive writes back on its own
+    this.slab ??= Buffer.allocUnsafe(this.cacheBytes);
+    const at = this.slabUsed;
+    this.slab.set(data.subarray(0, bytes), at);
+    this.slabUsed += bytes;
+    for (let i = 0; i < blocks; i++) {
+      this.dirty.delete(lba + i); // re-inserted: insertion order stays "oldest first"
+      this.dirty.set(lba + i, this.slab.subarray(at + i * bs, at + (i + 1) * bs));
+    }
   }
 
   private async writeThrough(lba: number, data: Buffer): Promise<void> {
@@ -151,12 +163,14 @@ export class Medium {
       i = j + 1;
     }
     this.dirty.clear();
+    this.slabUsed = 0;
     await this.handle().datasync();
   }
 
   /** Power lost: whatever was only in the cache is gone. */
   dropCache(): void {
     this.dirty.clear();
+    this.slabUsed = 0;
   }
 
   async close(flush: boolean): Promise<void> {

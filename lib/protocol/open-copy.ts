@@ -98,7 +98,8 @@ export async function openCopy(o: OpenOptions): Promise<{ bytes: number; scheme:
     : 'Ku recovered from E_Mid(Ku) with the drive\'s Mid; decrypting EKu(Data)' });
   const { entry, disc } = copy;
   const blocks = Math.ceil(entry.encryptedSize / disc.blockSize);
-  const cipher = takeBytes(o.target.readStream(disc.lbaOf(entry.offset), blocks), entry.encryptedSize);
+  // recycle: decryptStream is done with each read buffer before it asks for the next one.
+  const cipher = takeBytes(o.target.readStream(disc.lbaOf(entry.offset), blocks, { recycle: true }), entry.encryptedSize);
   const plain = decryptStream(key, cipher, { streamId: streamIdFor(entry.contentId), purpose: entry.scheme === 'a' ? Purpose.MASTER : Purpose.DISC_COPY });
   const bytes = await writeAll(o.out, plain);
   if (bytes !== entry.plainSize) throw new IntegrityError(`${o.target.spec}: the copy of ${entry.contentId} decrypted to ${bytes} bytes, the directory says ${entry.plainSize}`);

@@ -155,7 +155,8 @@ export async function copyLicensed(o: CopyOptions): Promise<CopyResult> {
         }
         emit({ step: 'S15', message: `decrypted E_Mid(Ku, Ka) with Mid; stored E_Mid(Ku) in license slot ${slot} and read it back` });
         // [S16] decrypt EKa(Data) from the master; [S17] re-encrypt under Ku onto the target, streaming.
-        const plain = decryptStream(ka, readMasterProgram(master, entry, { inFlight: o.inFlight ?? 4 }), { streamId: streamIdFor(entry.contentId), purpose: Purpose.MASTER });
+        // recycle: decryptStream is done with each read buffer before it asks for the next one.
+        const plain = decryptStream(ka, readMasterProgram(master, entry, { inFlight: o.inFlight ?? 4, recycle: true }), { streamId: streamIdFor(entry.contentId), purpose: Purpose.MASTER });
         emit({ step: 'S16', message: 'decrypting EKa(Data) from the master with Ka' });
         const header = createStreamHeader({ purpose: Purpose.DISC_COPY, plainLength: entry.size, streamId: streamIdFor(entry.contentId) });
         source = encryptStream(ku, header, plain);
@@ -170,7 +171,7 @@ export async function copyLicensed(o: CopyOptions): Promise<CopyResult> {
       const writtenHash = written.digest('hex');
       const readBack = sha256();
       const blocks = Math.ceil(encSize / disc.blockSize);
-      for await (const b of takeBytes(o.target.readStream(lba, blocks, { inFlight: o.inFlight ?? 4 }), encSize)) readBack.update(b);
+      for await (const b of takeBytes(o.target.readStream(lba, blocks, { inFlight: o.inFlight ?? 4, recycle: true }), encSize)) readBack.update(b);
       if (readBack.digest('hex') !== writtenHash) {
         throw new RefusedError('E_VERIFY_FAILED', `${o.target.spec}: what was read back differs from what was written (bad disc or drive)`, { hint: 'try another disc; if it happens again, have the MO drive checked' });
       }

@@ -28,7 +28,7 @@ export async function verifyDisc(o: { target: BlockDevice; stationKey?: StationK
       programKey(copy, o.stationKey, o.target.spec);
       if (o.deep) {
         const h = sha256();
-        for await (const b of takeBytes(o.target.readStream(disc.lbaOf(entry.offset), Math.ceil(entry.encryptedSize / disc.blockSize)), entry.encryptedSize)) h.update(b);
+        for await (const b of takeBytes(o.target.readStream(disc.lbaOf(entry.offset), Math.ceil(entry.encryptedSize / disc.blockSize), { recycle: true }), entry.encryptedSize)) h.update(b);
         if (h.digest('hex') !== entry.sha256) throw new Error('the program on the disc does not match its recorded hash');
       }
       r.ok = true;

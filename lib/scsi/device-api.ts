@@ -42,6 +42,11 @@ export interface StreamOptions {
   chunkBytes?: number;
   onProgress?: (p: ProgressInfo) => void;
   signal?: AbortSignal;
+  /**
+   * readStream only: reuse a ring of inFlight+1 buffers. Each yielded buffer is valid only until the
+   * next one is requested — for consumers that only hash or copy, it saves an allocation per command.
+   */
+  recycle?: boolean;
 }
 
 export interface BlockDevice {

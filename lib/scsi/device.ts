@@ -241,9 +241,11 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
     const pending: Array<Promise<Buffer>> = [];
     let next = 0;
     let delivered = 0;
+    const ring = opts.recycle ? Array.from({ length: inFlight + 1 }, () => Buffer.allocUnsafe(per * cap.blockSize)) : undefined;
+    let ringAt = 0;
     const issue = () => {
       const n = Math.min(per, blocks - next);
-      const buf = Buffer.allocUnsafe(n * cap.blockSize);
+      const buf = ring ? ring[ringAt++ % ring.length]!.subarray(0, n * cap.blockSize) : Buffer.allocUnsafe(n * cap.blockSize);
       const at = lba + next;
       next += n;
       const p = this.run(this.rwCdb(false, at, n, false), 'in', buf, this.timeouts.io).then(() => buf);
@@ -277,11 +279,20 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
     let written = 0;
     let carry: Buffer[] = [];
     let carried = 0;
-    const issue = async (chunk: Buffer) => {
+    // Buffers this method assembled itself go back to a small pool once their WRITE completed.
+    const pool: Buffer[] = [];
+    const assemble = (parts: Buffer[], length: number): Buffer => {
+      const out = (length === chunkBytes ? pool.pop() : undefined) ?? Buffer.allocUnsafe(length);
+      let o = 0;
+      for (const p of parts) o += p.copy(out, o);
+      return out.subarray(0, length);
+    };
+    const issue = async (chunk: Buffer, pooled = false) => {
       const blocks = chunk.length / bs;
       if (at + blocks > cap.blockCount) throw new RangeError(`write past the end of ${this.spec} (LBA ${at}+${blocks} > ${cap.blockCount})`);
       const p = this.run(this.rwCdb(true, at, blocks, false), 'out', chunk, this.timeouts.io).then(() => {
         written += chunk.length;
+        if (pooled && pool.length <= inFlight) pool.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunkBytes));
         opts.onProgress?.({ bytes: written, total: 0 });
       }, (e) => { firstError ??= e; });
       at += blocks;
@@ -296,16 +307,29 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
         carry.push(piece);
         carried += piece.length;
         while (carried >= chunkBytes) {
-          const all = carry.length === 1 ? carry[0]! : Buffer.concat(carry, carried);
-          await issue(all.subarray(0, chunkBytes));
-          const rest = all.subarray(chunkBytes);
-          carry = rest.length ? [rest] : [];
-          carried = rest.length;
+          if (carry.length === 1) {
+            // A whole chunk in the caller's own buffer: sent as is, no copy.
+            const all = carry[0]!;
+            await issue(all.subarray(0, chunkBytes));
+            const rest = all.subarray(chunkBytes);
+            carry = rest.length ? [rest] : [];
+            carried = rest.length;
+            continue;
+          }
+          const take: Buffer[] = [];
+          let need = chunkBytes;
+          while (need > 0) {
+            const head = carry[0]!;
+            if (head.length <= need) { take.push(head); carry.shift(); need -= head.length; }
+            else { take.push(head.subarray(0, need)); carry[0] = head.subarray(need); need = 0; }
+          }
+          carried -= chunkBytes;
+          await issue(assemble(take, chunkBytes), true);
         }
       }
       if (carried > 0) {
         if (carried % bs !== 0) throw new RangeError(`stream ended with ${carried} bytes, not a whole number of ${bs}-byte blocks`);
-        await issue(carry.length === 1 ? carry[0]! : Buffer.concat(carry, carried));
+        await issue(carry.length === 1 ? carry[0]! : assemble(carry, carried));
       }
     } finally {
       await Promise.allSettled(pending);
