@@ -5,7 +5,7 @@ import { copyLicensed } from '../../lib/protocol/station.js';
 import { createProgress } from '../../lib/progress.js';
 import { openDevice } from '../../lib/scsi/open.js';
 import { validateContentId } from '../../lib/formats/master.js';
-import { jsonOption, out, printJson, stationContext } from '../common.js';
+import { jsonOption, out, stationContext } from '../common.js';
 
 export function register(program: Command): void {
   program.command('copy')
@@ -42,7 +42,8 @@ export function register(program: Command): void {
             },
           });
           progress.done();
-          if (o.json) printJson({ event: 'result', ok: true, ...result });
+          // One JSON document per line, like the progress events before it.
+          if (o.json) process.stdout.write(JSON.stringify({ event: 'result', ok: true, ...result }) + '\n');
           else out(result.alreadyPresent
             ? `${o.content} is already on ${targetSpec}`
             : `copied ${o.content} (${result.plainSize} bytes, scheme ${scheme.toUpperCase()}) to ${targetSpec} in ${result.seconds.toFixed(1)} s; license ${result.licenseId}`);
