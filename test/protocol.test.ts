@@ -214,6 +214,28 @@ describe('licensed copy, end to end on emulated drives', function () {
     assert.equal(report().billing.filter((b) => b.contentId === 'APP-1').length, 1);
   });
 
+  it('an interrupted copy (Ctrl-C at the station) stops, restores the slot and unlocks the disc', async () => {
+    const disc = w.newDisc('int.mo', '8888888888888888');
+    await copy(disc, 'b', { contentId: 'APP-2' });
+    const before = metadata(disc);
+    const master = await openDevice(`emu:${w.masterIso}`);
+    const target = await openDevice(`emu:${disc}`);
+    const center = new LocalCenterClient(w.ledger, w.station);
+    const stop = new AbortController();
+    try {
+      await assert.rejects(copyLicensed({
+        master, target, contentId: 'APP-1', scheme: 'a', center, stationKey: w.station, signal: stop.signal,
+        onEvent: (e) => { if (e.message === 'progress' && (e.bytes ?? 0) > 0) stop.abort(new MocopyError('E_INTERRUPTED', 'interrupted')); },
+      }), (e: MocopyError) => e.code === 'E_INTERRUPTED');
+      assert.equal((target.transport as EmulatedDrive).isRemovalPrevented, false, 'PREVENT released');
+    } finally {
+      await master.close(); await target.close(); await center.close();
+    }
+    assert.ok(metadata(disc).equals(before), 'label, license region and directory as they were');
+    await copy(disc, 'a');
+    assert.ok((await open(disc)).equals(w.programs['APP-1']!));
+  });
+
   it('a master without the scheme refuses before anything is billed', async () => {
     const w2 = await makeWorld({ programs: { 'ONLY-A': { size: 5000, schemes: ['a'] } } });
     try {

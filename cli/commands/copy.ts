@@ -5,6 +5,7 @@ import { copyLicensed } from '../../lib/protocol/station.js';
 import { createProgress } from '../../lib/progress.js';
 import { openDevice } from '../../lib/scsi/open.js';
 import { validateContentId } from '../../lib/formats/master.js';
+import { RefusedError } from '../../lib/errors.js';
 import { jsonOption, out, stationContext } from '../common.js';
 
 export function register(program: Command): void {
@@ -29,8 +30,14 @@ export function register(program: Command): void {
         const target = await openDevice(targetSpec, { write: true, ...(o.quirks ? { quirksFile: o.quirks } : {}) });
         try {
           let began = false;
+          // Ctrl-C or a stop request ends the transfer through the same path as a failure: the license
+          // slot is put back, the disc unlocked, and the directory never committed — the disc is as it was.
+          const stop = new AbortController();
+          const onSignal = () => stop.abort(new RefusedError('E_INTERRUPTED', 'the copy was interrupted; the disc is as it was', { hint: 'run the same command again to copy (the license is not billed twice)' }));
+          process.once('SIGINT', onSignal);
+          process.once('SIGTERM', onSignal);
           const result = await copyLicensed({
-            master, target, contentId: o.content, scheme, center: ctx.center, stationKey: ctx.stationKey,
+            master, target, contentId: o.content, scheme, center: ctx.center, stationKey: ctx.stationKey, signal: stop.signal,
             onEvent: (e) => {
               if (e.message === 'progress') {
                 if (!began) { progress.begin(e.step, e.total ?? 0); began = true; }
@@ -41,6 +48,8 @@ export function register(program: Command): void {
               progress.step(e.step, e.message, e.total !== undefined ? { total: e.total } : undefined);
             },
           });
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
           progress.done();
           // One JSON document per line, like the progress events before it.
           if (o.json) process.stdout.write(JSON.stringify({ event: 'result', ok: true, ...result }) + '\n');

@@ -34,6 +34,8 @@ export interface CopyOptions {
   onEvent?: EventSink;
   /** Commands in flight per drive (default 4). */
   inFlight?: number;
+  /** Aborting (Ctrl-C at the station) stops the transfer; the slot is restored and the disc unlocked as on any failure. */
+  signal?: AbortSignal;
 }
 
 export interface CopyResult {
@@ -111,6 +113,7 @@ export async function copyLicensed(o: CopyOptions): Promise<CopyResult> {
       emit({ step: 'S14', message: `it sent E_Mid(Ku, Ka) with license ${license.licenseId} and billed the station` });
     }
 
+    o.signal?.throwIfAborted();
     const priorSlot = await disc.readSlotBytes(slot);
     let slotTouched = false;
     let mediumChanged = false;
@@ -140,7 +143,7 @@ export async function copyLicensed(o: CopyOptions): Promise<CopyResult> {
         const kd = unwrapKey(o.stationKey.key, back.wrappedContentKey, 'EKU(Kd)');
         emit({ step: 'S6', message: 'the certificate is valid: copying is allowed' });
         // [S7] the encrypted program as is; every chunk is authenticated on the way so a damaged master stops the copy.
-        source = verifyingPassThrough(kd, readMasterProgram(master, entry, { inFlight: o.inFlight ?? 4 }), entry.contentId);
+        source = verifyingPassThrough(kd, readMasterProgram(master, entry, { inFlight: o.inFlight ?? 4, ...(o.signal ? { signal: o.signal } : {}) }), entry.contentId);
       } else {
         const lic = license as LicenseB;
         // [S15] E_Mid(Ku, Ka) opened with the Mid read from the drive; E_Mid(Ku) stored as received.
@@ -156,7 +159,7 @@ export async function copyLicensed(o: CopyOptions): Promise<CopyResult> {
         emit({ step: 'S15', message: `decrypted E_Mid(Ku, Ka) with Mid; stored E_Mid(Ku) in license slot ${slot} and read it back` });
         // [S16] decrypt EKa(Data) from the master; [S17] re-encrypt under Ku onto the target, streaming.
         // recycle: decryptStream is done with each read buffer before it asks for the next one.
-        const plain = decryptStream(ka, readMasterProgram(master, entry, { inFlight: o.inFlight ?? 4, recycle: true }), { streamId: streamIdFor(entry.contentId), purpose: Purpose.MASTER });
+        const plain = decryptStream(ka, readMasterProgram(master, entry, { inFlight: o.inFlight ?? 4, recycle: true, ...(o.signal ? { signal: o.signal } : {}) }), { streamId: streamIdFor(entry.contentId), purpose: Purpose.MASTER });
         emit({ step: 'S16', message: 'decrypting EKa(Data) from the master with Ka' });
         const header = createStreamHeader({ purpose: Purpose.DISC_COPY, plainLength: entry.size, streamId: streamIdFor(entry.contentId) });
         source = encryptStream(ku, header, plain);
@@ -166,7 +169,7 @@ export async function copyLicensed(o: CopyOptions): Promise<CopyResult> {
       emit({ step: steps[6], message: `${o.scheme === 'a' ? 'copying EKd(DATA)' : 're-encrypting under Ku: EKu(Data)'} to the target at byte ${offset}`, bytes: 0, total: encSize });
       const written = sha256();
       const lba = disc.lbaOf(offset);
-      await o.target.writeStream(lba, padToBlocks(tapHash(source, written, (n) => emit({ step: steps[6], message: 'progress', bytes: n, total: encSize })), disc.blockSize), { inFlight: o.inFlight ?? 4 });
+      await o.target.writeStream(lba, padToBlocks(tapHash(source, written, (n) => emit({ step: steps[6], message: 'progress', bytes: n, total: encSize })), disc.blockSize), { inFlight: o.inFlight ?? 4, ...(o.signal ? { signal: o.signal } : {}) });
       await o.target.sync();
       const writtenHash = written.digest('hex');
       const readBack = sha256();
