@@ -64,6 +64,15 @@ describe('mocopy CLI', function () {
     assert.match(refused.stderr, /cannot read the station key file/);
   });
 
+  it('without the native addon, emulated drives work and a real device names the build command', () => {
+    const env = { MOCOPY_NATIVE_ADDON: join(w.dir, 'no-such-addon.node') };
+    assert.equal(mocopy(['info', `emu:${w.masterIso}`], env).code, 0);
+    const r = mocopy(['info', '/dev/sg0'], env);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /native SCSI pass-through addon is not available/);
+    assert.match(r.stderr, /npx node-gyp rebuild/);
+  });
+
   it('center station add writes a 0600 key file once', () => {
     const t = tempDir();
     try {

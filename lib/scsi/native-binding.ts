@@ -59,9 +59,10 @@ function packageRoot(): string {
   return process.cwd();
 }
 
+/** Where the addon may be: MOCOPY_NATIVE_ADDON alone when set (an explicit choice), else the build outputs. */
 export function addonCandidates(root = packageRoot()): string[] {
+  if (process.env.MOCOPY_NATIVE_ADDON) return [process.env.MOCOPY_NATIVE_ADDON];
   return [
-    process.env.MOCOPY_NATIVE_ADDON,
     join(root, 'build', 'Release', 'mocopy_native.node'),
     join(root, 'build', 'Debug', 'mocopy_native.node'),
     join(root, 'build-cmake', 'Release', 'mocopy_native.node'),

@@ -1,0 +1,56 @@
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { mocopy } from './helpers/cli.js';
+import { makeWorld, type World } from './helpers/fixtures.js';
+
+describe('mocopy center serve (TLS, graceful stop) and mocopy copy --center', function () {
+  this.timeout(120_000);
+  let w: World;
+  before(async () => { w = await makeWorld(); });
+  after(() => w.cleanup());
+
+  it('serves HTTPS, a station copies through it with --center, and SIGTERM stops it cleanly', async () => {
+    const cert = join(w.dir, 'cert.pem');
+    const key = join(w.dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'center', 'serve', '--db', w.ledger, '--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr!.on('data', (d) => {
+        stderr += d;
+        const m = /listening on (https:\/\/\S+)/.exec(stderr);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', (c) => reject(new Error(`serve exited ${c}: ${stderr}`)));
+    });
+    try {
+      const health = await new Promise<string>((resolve, reject) => {
+        request(url + '/v1/health', { ca: readFileSync(cert) }, (res) => { let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => resolve(b)); }).on('error', reject).end();
+      });
+      assert.equal(JSON.parse(health).ok, true);
+      const disc = w.newDisc('tls.mo', '0f0e0d0c0b0a0908');
+      const r = mocopy(['copy', `emu:${w.masterIso}`, `emu:${disc}`, '--content', 'APP-1', '--center', url, '--station-key', w.stationKeyPath, '--scheme', 'b'], { NODE_EXTRA_CA_CERTS: cert });
+      assert.equal(r.code, 0, r.stderr);
+      const out = join(w.dir, 'tls.out');
+      assert.equal(mocopy(['open', `emu:${disc}`, '--content', 'APP-1', '--out', out]).code, 0);
+      assert.equal(statSync(out).size, w.programs['APP-1']!.length);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.equal(code, 0);
+    assert.match(stderr, /SIGTERM: finishing in-flight requests and closing the ledger/);
+    assert.match(stderr, /"path":"\/v1\/licenses".*"content":"APP-1".*"outcome":"ok"/, 'one log line per request');
+    assert.ok(!stderr.includes(w.station.key.toString('hex')), 'never a key in the log');
+  });
+
+  it('an unreachable center: bounded retries, then exit 7 and words', () => {
+    const disc = w.newDisc('ref.mo', '01');
+    const r = mocopy(['copy', `emu:${w.masterIso}`, `emu:${disc}`, '--content', 'APP-1', '--center', 'http://127.0.0.1:9', '--station-key', w.stationKeyPath]);
+    assert.equal(r.code, 7);
+    assert.match(r.stderr, /could not be reached/);
+  });
+});
