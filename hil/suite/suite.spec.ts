@@ -211,6 +211,34 @@ describe(`HIL suite (${rig.mode})`, function () {
       }
     });
 
+    describe('transfer limits', () => {
+      it('the kernel refuses a transfer far beyond the queue limit (which is why mocopy splits by it)', async () => {
+        const d = rig.targets.find((t) => t.role === 'scsi_debug') ?? rig.targets[0]!;
+        const { loadNativeBinding } = await import('../../lib/scsi/native-binding.js');
+        const { hintForErrno } = await import('../../lib/scsi/native-transport.js');
+        const b = loadNativeBinding();
+        const h = b.open(d.spec, { write: true });
+        const lim = b.limits(h);
+        const probe = await openDevice(d.spec);
+        const cap = await probe.capacity();
+        await probe.close();
+        // Far past every limit the kernel reports (queue max_hw_sectors, sg reserved size): 64 MiB or the whole device.
+        const blocks = Math.min(cap.blockCount, Math.floor((64 << 20) / cap.blockSize), 0xffff);
+        let code: string | undefined;
+        try {
+          const r = await b.execute(h, cdb.read10(0, blocks), 1, Buffer.alloc(blocks * cap.blockSize), 10000);
+          code = `status ${r.status} host ${r.hostStatus}`;
+        } catch (e) {
+          code = (e as NodeJS.ErrnoException).code;
+        } finally {
+          b.close(h);
+        }
+        record('observed', { check: 'over-limit-transfer', role: d.role, value: { bytes: blocks * cap.blockSize, limit: lim, kernel: code } });
+        assert.ok(['EIO', 'ENOMEM', 'EINVAL', 'EOVERFLOW'].includes(code!), `kernel answered ${code}`);
+        assert.match(hintForErrno(code, d.spec, 'execute', 'READ(10)')!, /max transfer/);
+      });
+    });
+
     if (rig.scsiDebugSysfs) {
       describe('timeouts', () => {
         it('a command the target never answers times out as a typed TransportError (E_TIMEOUT)', async () => {

@@ -144,11 +144,11 @@ export async function openNative(path: string, opts: NativeOpenOptions = {}): Pr
   let limits: TransportLimits;
   try {
     const l = binding.limits(handle);
-    let max = l.maxTransferBytes > 0 ? l.maxTransferBytes : FALLBACK_MAX_TRANSFER;
-    if (process.platform === 'linux' || opts.sysRoot) {
-      const sys = sysfsMaxTransfer(path, opts.sysRoot);
-      if (sys && sys < max) max = sys;
-    }
+    // The hard limit is the request queue's (sysfs max_sectors_kb / max_hw_sectors_kb, or BLKSECTGET on a
+    // block node): past it SG_IO fails with EINVAL/EIO/ENOMEM. The sg reserved buffer is only a fallback —
+    // it is a preallocated buffer, not a cap (larger requests get their own) — and 64 KiB the last resort.
+    const sys = process.platform === 'linux' || opts.sysRoot ? sysfsMaxTransfer(path, opts.sysRoot) : undefined;
+    const max = sys ?? ((l.maxSectors > 0 ? l.maxSectors * 512 : 0) || (process.platform === 'win32' ? l.maxTransferBytes : l.reservedSize) || FALLBACK_MAX_TRANSFER);
     limits = { maxTransferBytes: max, alignment: Math.max(1, l.alignment) };
   } catch (e) {
     binding.close(handle);
