@@ -178,6 +178,28 @@ describe('device API', () => {
       assert.match(id.method, /LAB STAND-IN/);
       await dev.close();
     });
+    it('vendor VPD, READ DISC STRUCTURE and vendor-CDB methods cut the ID out of what the drive answers', async () => {
+      const execute = sinon.stub<[ScsiCommand], Promise<ScsiResult>>().callsFake(async (c) => {
+        const op = c.cdb[0];
+        let answer: Buffer;
+        if (op === 0x12 && c.cdb[1] === 1 && c.cdb[2] === 0xc1) answer = Buffer.from('07c10008' + 'a1a2a3a4a5a6a7a8', 'hex');
+        else if (op === 0xad && c.cdb[7] === 0x0f) answer = Buffer.from('000a0000' + 'b1b2b3b4b5b6b7b8', 'hex');
+        else if (op === 0xc7) answer = Buffer.from('0000c1c2c3c4c5c6', 'hex');
+        else if (op === 0x12) { answer = Buffer.alloc(36); answer[0] = 7; answer.write('ACME    MO-9', 8, 'latin1'); }
+        else return check(5, 0x20, 0);
+        answer.copy(c.data!);
+        return good({ residual: c.data!.length - Math.min(answer.length, c.data!.length) });
+      });
+      const tr = { path: 'fake', limits: { maxTransferBytes: 65536, alignment: 1 }, execute, close: async () => undefined };
+      const { readMediumId } = await import('../lib/scsi/medium-id.js');
+      const dev = new ScsiDevice('fake', tr);
+      assert.equal((await readMediumId(dev, { type: 'vpd', page: 0xc1, offset: 2, length: 4 })).id.toString('hex'), 'a3a4a5a6');
+      assert.equal((await readMediumId(dev, { type: 'read-disc-structure', format: 0x0f })).id.toString('hex'), 'b1b2b3b4b5b6b7b8');
+      assert.equal((await readMediumId(dev, { type: 'vendor-cdb', cdb: 'c7 00 00 00 00 00', alloc: 8, offset: 2 })).id.toString('hex'), 'c1c2c3c4c5c6');
+      const quirked = new ScsiDevice('fake', tr, { quirks: [{ vendor: 'ACME', product: 'MO-9', method: { type: 'vpd', page: 0xc1 } }] });
+      assert.equal((await quirked.mediumId()).method, 'vpd:0xc1');
+    });
+
     it('quirks files are validated and take precedence', () => {
       const f = join(t.dir, 'q.json');
       writeFileSync(f, JSON.stringify([{ vendor: 'ACME', product: 'MO-9', method: { type: 'vpd', page: 0xc1 } }]));
