@@ -243,7 +243,8 @@ describe('license center', function () {
         received.push({ id: l.licenseId, station: s.stationId });
       }
     });
-    await new Promise((r) => setTimeout(r, 400));
+    // Kill it once licenses are flowing (not after a fixed delay: a slow machine may not have started yet).
+    for (let waited = 0; received.length < 30 && waited < 30_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     const killedAt = received.length;
