@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <malloc.h>
 #include <vector>
 
 namespace mocopy {
@@ -109,10 +110,22 @@ bool OsExecute(OsHandle h, const Request& req, Response* resp, OsError* err) {
   ULONG alignmentMask = 0, maxTransfer = 0;
   AdapterProperties(h, &alignmentMask, &maxTransfer);
   bool aligned = (reinterpret_cast<uintptr_t>(req.data) & alignmentMask) == 0;
-  bool direct = req.dataLen > kBufferedMax && aligned;
   DWORD got = 0;
   uint64_t t0 = NowUs();
-  if (direct || req.dataLen > kBufferedMax) {
+  if (req.dataLen > kBufferedMax) {
+    // The direct path needs a buffer aligned to the adapter's AlignmentMask. JS cannot choose the address of a
+    // Buffer, so an unaligned one goes through an aligned bounce buffer here (one copy, only when needed).
+    UCHAR* io = req.data;
+    void* bounce = nullptr;
+    if (!aligned) {
+      bounce = _aligned_malloc(req.dataLen, static_cast<size_t>(alignmentMask) + 1);
+      if (!bounce) {
+        FillWin(err, ERROR_NOT_ENOUGH_MEMORY, "_aligned_malloc");
+        return false;
+      }
+      io = static_cast<UCHAR*>(bounce);
+      if (req.direction == Direction::Out) memcpy(io, req.data, req.dataLen);
+    }
     SptdWithSense s;
     memset(&s, 0, sizeof s);
     s.sptd.Length = sizeof(SCSI_PASS_THROUGH_DIRECT);
@@ -121,11 +134,17 @@ bool OsExecute(OsHandle h, const Request& req, Response* resp, OsError* err) {
     s.sptd.DataIn = DataIn(req.direction);
     s.sptd.DataTransferLength = static_cast<ULONG>(req.dataLen);
     s.sptd.TimeOutValue = TimeoutSeconds(req.timeoutMs);
-    s.sptd.DataBuffer = req.data;
+    s.sptd.DataBuffer = io;
     s.sptd.SenseInfoOffset = static_cast<ULONG>(offsetof(SptdWithSense, sense));
     memcpy(s.sptd.Cdb, req.cdb, req.cdbLen);
-    if (!DeviceIoControl(h, IOCTL_SCSI_PASS_THROUGH_DIRECT, &s, sizeof s, &s, sizeof s, &got, nullptr)) {
-      FillWin(err, GetLastError(), "DeviceIoControl(IOCTL_SCSI_PASS_THROUGH_DIRECT)");
+    BOOL ok = DeviceIoControl(h, IOCTL_SCSI_PASS_THROUGH_DIRECT, &s, sizeof s, &s, sizeof s, &got, nullptr);
+    DWORD lastError = ok ? 0 : GetLastError();
+    if (bounce) {
+      if (ok && req.direction == Direction::In) memcpy(req.data, bounce, s.sptd.DataTransferLength);
+      _aligned_free(bounce);
+    }
+    if (!ok) {
+      FillWin(err, lastError, "DeviceIoControl(IOCTL_SCSI_PASS_THROUGH_DIRECT)");
       return false;
     }
     resp->status = s.sptd.ScsiStatus;
