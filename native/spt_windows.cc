@@ -1,6 +1,6 @@
-// Windows backend: IOCTL_SCSI_PASS_THROUGH_DIRECT (caller's buffer, aligned to the adapter's
-// AlignmentMask, split above MaximumTransferLength by the TypeScript layer) for large transfers,
-// and the buffered IOCTL_SCSI_PASS_THROUGH for small or unaligned ones. Paths: \\.\CdRom0,
+// Windows backend: IOCTL_SCSI_PASS_THROUGH_DIRECT for large transfers (the caller's buffer in place when it
+// meets the adapter's AlignmentMask, an aligned bounce buffer otherwise; split above MaximumTransferLength by
+// the TypeScript layer), and the buffered IOCTL_SCSI_PASS_THROUGH for small ones. Paths: \\.\CdRom0,
 // \\.\PhysicalDrive2, \\.\E:. Compiled in CI with mingw-w64; not run there (no Windows host).
 #ifdef _WIN32
 #include "passthrough.h"
