@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { LicenseCenter } from '../lib/center/center.js';
 import { LocalCenterClient } from '../lib/center/local-client.js';
 import { writeStationKey } from '../lib/center/station-key.js';
-import type { Scheme } from '../lib/center/types.js';
+import type { Scheme } from '../lib/domain/index.js';
 import { createMoImage, type SpeedModel } from '../lib/emulator/index.js';
-import { buildMaster, openMaster, findContent, readMasterProgram } from '../lib/formats/master.js';
+import { buildMaster, openMaster, findContent, readMasterProgram } from '../lib/master/index.js';
 import { copyLicensed } from '../lib/protocol/station.js';
-import { openDevice } from '../lib/scsi/open.js';
+import { openDevice } from '../lib/drives/open.js';
 import { rawGcmMBps } from './crypto-aead.js';
 import { header, mbps, now, row } from './util.js';
 

@@ -1,10 +1,6 @@
 /** What the command modules share: output, settings, opening the center. */
 import { Option } from 'commander';
-import { UsageError } from '../lib/errors.js';
-import { resolveStationSettings, type StationFlags, type StationSettings } from '../lib/config.js';
-import { LocalCenterClient } from '../lib/center/local-client.js';
-import { readStationKey } from '../lib/center/station-key.js';
-import type { CenterClient, StationKey } from '../lib/center/types.js';
+import { type CenterClient, HttpCenterClient, LocalCenterClient, readStationKey, resolveStationSettings, type StationFlags, type StationKey, type StationSettings, UsageError } from '../lib/index.js';
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : Buffer.isBuffer(v) ? v.toString('hex') : v), 2) + '\n');
@@ -57,7 +53,6 @@ export async function stationContext(flags: StationFlags, needCenter = true): Pr
   if (!needCenter) return { settings, stationKey, center: undefined as unknown as CenterClient };
   let center: CenterClient;
   if (settings.center) {
-    const { HttpCenterClient } = await import('../lib/center/http-client.js');
     center = new HttpCenterClient(settings.center, stationKey);
   } else if (settings.centerDb) {
     center = new LocalCenterClient(settings.centerDb, stationKey);

@@ -9,7 +9,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { ExitCode, MocopyError } from '../lib/errors.js';
+import { ExitCode, MocopyError } from '../lib/index.js';
 import * as catalogCmd from './commands/catalog.js';
 import * as centerCmd from './commands/center.js';
 import * as copyCmd from './commands/copy.js';

@@ -15,7 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import type { Scheme } from './center/types.js';
+import { isScheme, type Scheme } from './domain/index.js';
 import { UsageError } from './errors.js';
 
 export interface StationSettings {
@@ -73,7 +73,7 @@ export function readConfigFile(path: string): FileSettings {
 
 export function parseScheme(value: string, from: string): Scheme {
   const v = value.trim().toLowerCase();
-  if (v === 'a' || v === 'b') return v;
+  if (isScheme(v)) return v;
   throw new UsageError(`${from}: scheme must be "a" or "b", not "${value}"`);
 }
 

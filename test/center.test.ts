@@ -10,13 +10,13 @@ import { H, requestMac } from '../lib/center/http-auth.js';
 import { HttpCenterClient } from '../lib/center/http-client.js';
 import { Ledger } from '../lib/center/ledger.js';
 import { serveCenter, type RunningCenter } from '../lib/center/server.js';
-import type { LicenseA, LicenseB, LicenseRequest, StationKey } from '../lib/center/types.js';
+import type { LicenseA, LicenseB, LicenseRequest, StationKey } from '../lib/domain/index.js';
 import { unwrapKey } from '../lib/crypto/keywrap.js';
 import { certificateCode, unwrapUnderMedium } from '../lib/crypto/scheme.js';
 import { MocopyError } from '../lib/errors.js';
 import { openCopy } from '../lib/protocol/open-copy.js';
 import { copyLicensed } from '../lib/protocol/station.js';
-import { openDevice } from '../lib/scsi/open.js';
+import { openDevice } from '../lib/drives/open.js';
 import { makeWorld, type World } from './helpers/fixtures.js';
 
 const req = (over: Partial<LicenseRequest> = {}): LicenseRequest => ({ requestId: randomUUID(), scheme: 'a', contentId: 'APP-1', mediumId: randomBytes(8).toString('hex'), ...over });

@@ -9,7 +9,7 @@ import * as cdb from '../lib/scsi/cdb.js';
 import { ScsiDevice, MediumChangedError } from '../lib/scsi/device.js';
 import { listDevices } from '../lib/scsi/list-devices.js';
 import { NoMediumIdError, probeMediumId } from '../lib/scsi/medium-id.js';
-import { openDevice } from '../lib/scsi/open.js';
+import { openDevice } from '../lib/drives/open.js';
 import { loadQuirks } from '../lib/scsi/quirks.js';
 import { withRetry, type RetryPolicy } from '../lib/scsi/retry.js';
 import { ScsiError, TransportError } from '../lib/scsi/scsi-errors.js';

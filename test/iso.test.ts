@@ -4,8 +4,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LicenseCenter } from '../lib/center/center.js';
 import { FormatError } from '../lib/errors.js';
-import { decryptMasterProgram, findContent, openMaster } from '../lib/formats/master.js';
-import { openDevice } from '../lib/scsi/open.js';
+import { decryptMasterProgram, findContent, openMaster } from '../lib/master/index.js';
+import { openDevice } from '../lib/drives/open.js';
 import { makeWorld, type World } from './helpers/fixtures.js';
 
 function have(tool: string): boolean {
@@ -70,7 +70,7 @@ describe('master ISO 9660', () => {
     const dev0 = await openDevice(`emu:${w.masterIso}`);
     const m0 = await openMaster(dev0);
     writeFileSync(join(src, 'MOCOPY.CAT'), JSON.stringify(m0.catalog));
-    const { readMasterProgram } = await import('../lib/formats/master.js');
+    const { readMasterProgram } = await import('../lib/master/index.js');
     for (const e of m0.catalog.contents) writeFileSync(join(src, e.path.slice(1)), await collect(readMasterProgram(m0, e)));
     await dev0.close();
     const xiso = join(w.dir, 'xorriso-master.iso');

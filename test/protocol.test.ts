@@ -13,7 +13,7 @@ import { DATA_OFFSET } from '../lib/formats/disc-layout.js';
 import { openCopy } from '../lib/protocol/open-copy.js';
 import { copyLicensed, type CopyResult } from '../lib/protocol/station.js';
 import { verifyDisc } from '../lib/protocol/verify-disc.js';
-import { openDevice } from '../lib/scsi/open.js';
+import { openDevice } from '../lib/drives/open.js';
 import type { ScsiDevice } from '../lib/scsi/device.js';
 import { makeWorld, type World } from './helpers/fixtures.js';
 

@@ -1,7 +1,6 @@
 /** `mocopy catalog MASTER`: what a master offers, read through the CD-ROM drive. */
 import type { Command } from 'commander';
-import { openMaster } from '../../lib/formats/master.js';
-import { openDevice } from '../../lib/scsi/open.js';
+import { openDevice, openMaster } from '../../lib/index.js';
 import { jsonOption, out, printJson } from '../common.js';
 
 export function register(program: Command): void {

@@ -1,11 +1,6 @@
 /** `mocopy center ...`: the license center's ledger and service. */
 import type { Command } from 'commander';
-import { LicenseCenter } from '../../lib/center/center.js';
-import { Ledger } from '../../lib/center/ledger.js';
-import { DEFAULT_PORT, serveCenter } from '../../lib/center/server.js';
-import { writeStationKey } from '../../lib/center/station-key.js';
-import { UsageError } from '../../lib/errors.js';
-import { validateContentId } from '../../lib/formats/master.js';
+import { DEFAULT_PORT, Ledger, LicenseCenter, serveCenter, UsageError, validateContentId, writeStationKey } from '../../lib/index.js';
 import { jsonOption, info, out, printJson } from '../common.js';
 import { parseSchemes } from './master.js';
 

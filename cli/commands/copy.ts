@@ -1,11 +1,7 @@
 /** `mocopy copy MASTER TARGET --content ID`: the technician's command at a copying station. */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { copyLicensed } from '../../lib/protocol/station.js';
-import { createProgress } from '../../lib/progress.js';
-import { openDevice } from '../../lib/scsi/open.js';
-import { validateContentId } from '../../lib/formats/master.js';
-import { RefusedError } from '../../lib/errors.js';
+import { copyLicensed, createProgress, openDevice, RefusedError, validateContentId } from '../../lib/index.js';
 import { jsonOption, out, stationContext } from '../common.js';
 
 export function register(program: Command): void {

@@ -10,17 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { LicenseCenter } from '../../lib/center/center.js';
-import { Ledger } from '../../lib/center/ledger.js';
-import { LocalCenterClient } from '../../lib/center/local-client.js';
-import { writeStationKey } from '../../lib/center/station-key.js';
-import type { Scheme } from '../../lib/center/types.js';
-import { createMoImage, MO_HEADER_SIZE } from '../../lib/emulator/index.js';
-import { MocopyError, RefusedError } from '../../lib/errors.js';
-import { buildMaster } from '../../lib/formats/master.js';
-import { openCopy } from '../../lib/protocol/open-copy.js';
-import { copyLicensed } from '../../lib/protocol/station.js';
-import { openDevice } from '../../lib/scsi/open.js';
+import { buildMaster, copyLicensed, createMoImage, Ledger, LicenseCenter, LocalCenterClient, MO_HEADER_SIZE, MocopyError, openCopy, openDevice, RefusedError, type Scheme, writeStationKey } from '../../lib/index.js';
 import { jsonOption, printJson } from '../common.js';
 
 class Collect extends Writable {

@@ -1,15 +1,7 @@
 /** `mocopy devices | info | medium-id | raw | probe-id`: the SCSI layer for the lab. */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ExitCode, UsageError } from '../../lib/errors.js';
-import { cdbHex, opcodeName } from '../../lib/scsi/cdb.js';
-import { listDevices } from '../../lib/scsi/list-devices.js';
-import { probeMediumId } from '../../lib/scsi/medium-id.js';
-import { openDevice } from '../../lib/scsi/open.js';
-import { peripheralTypeName } from '../../lib/scsi/parse.js';
-import { statusName, hostStatusName } from '../../lib/scsi/scsi-errors.js';
-import { formatSense, parseSense } from '../../lib/scsi/sense.js';
-import type { DataDirection } from '../../lib/scsi/transport.js';
+import { cdbHex, type DataDirection, ExitCode, formatSense, hostStatusName, listDevices, opcodeName, openDevice, parseSense, peripheralTypeName, probeMediumId, statusName, UsageError } from '../../lib/index.js';
 import { hexDump, jsonOption, out, parseHex, parseIntOption, printJson } from '../common.js';
 
 export function register(program: Command): void {

@@ -1,7 +1,6 @@
 /** `mocopy emu create-mo`: blank MO images for the emulator. */
 import type { Command } from 'commander';
-import { createMoImage, parseSize } from '../../lib/emulator/index.js';
-import { UsageError } from '../../lib/errors.js';
+import { createMoImage, parseSize, UsageError } from '../../lib/index.js';
 import { jsonOption, out, parseHex, printJson } from '../common.js';
 
 export function register(program: Command): void {

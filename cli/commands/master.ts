@@ -2,16 +2,12 @@
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { LicenseCenter } from '../../lib/center/center.js';
-import type { Scheme } from '../../lib/center/types.js';
-import { UsageError } from '../../lib/errors.js';
-import { buildMaster, validateContentId } from '../../lib/formats/master.js';
-import { createProgress } from '../../lib/progress.js';
+import { buildMaster, createProgress, isScheme, LicenseCenter, type Scheme, UsageError, validateContentId } from '../../lib/index.js';
 import { jsonOption, out, printJson } from '../common.js';
 
 export function parseSchemes(text: string): Scheme[] {
   const list = text.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-  if (list.length === 0 || !list.every((s) => s === 'a' || s === 'b')) throw new UsageError(`schemes must be a, b or a,b — not "${text}"`);
+  if (list.length === 0 || !list.every(isScheme)) throw new UsageError(`schemes must be a, b or a,b — not "${text}"`);
   return [...new Set(list)] as Scheme[];
 }
 

@@ -2,10 +2,7 @@
 import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { readStationKey } from '../../lib/center/station-key.js';
-import { resolveStationSettings } from '../../lib/config.js';
-import { openCopy } from '../../lib/protocol/open-copy.js';
-import { openDevice } from '../../lib/scsi/open.js';
+import { openCopy, openDevice, readStationKey, resolveStationSettings } from '../../lib/index.js';
 import { info, jsonOption, printJson } from '../common.js';
 
 export function register(program: Command): void {

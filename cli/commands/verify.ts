@@ -1,10 +1,6 @@
 /** `mocopy verify TARGET`: every license record on the disc checked against the drive's medium ID. */
 import type { Command } from 'commander';
-import { readStationKey } from '../../lib/center/station-key.js';
-import { resolveStationSettings } from '../../lib/config.js';
-import { ExitCode } from '../../lib/errors.js';
-import { verifyDisc } from '../../lib/protocol/verify-disc.js';
-import { openDevice } from '../../lib/scsi/open.js';
+import { ExitCode, openDevice, readStationKey, resolveStationSettings, verifyDisc } from '../../lib/index.js';
 import { jsonOption, out, printJson } from '../common.js';
 
 export function register(program: Command): void {

@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { LocalCenterClient } from '../../lib/center/local-client.js';
 import { readStationKey } from '../../lib/center/station-key.js';
-import { openMaster } from '../../lib/formats/master.js';
+import { openMaster } from '../../lib/master/index.js';
 import { openCopy } from '../../lib/protocol/open-copy.js';
 import { copyLicensed } from '../../lib/protocol/station.js';
 import * as cdb from '../../lib/scsi/cdb.js';
 import { ScsiDevice } from '../../lib/scsi/device.js';
 import { NoMediumIdError, readMediumId } from '../../lib/scsi/medium-id.js';
-import { openDevice } from '../../lib/scsi/open.js';
+import { openDevice } from '../../lib/drives/open.js';
 import { ScsiError, TransportError } from '../../lib/scsi/scsi-errors.js';
 import { parseSense } from '../../lib/scsi/sense.js';
 import type { ScsiCommand, Transport } from '../../lib/scsi/transport.js';
@@ -168,7 +168,7 @@ describe(`HIL suite (${rig.mode})`, function () {
       const limit = probe.transport.limits.maxTransferBytes;
       const cap = await probe.capacity();
       await probe.close();
-      const spy = counting(await (await import('../../lib/scsi/open.js')).openTransport(d.spec));
+      const spy = counting(await (await import('../../lib/drives/open.js')).openTransport(d.spec));
       const dev = new ScsiDevice(d.spec, spy);
       const blocks = Math.min(cap.blockCount, Math.ceil((2.5 * limit) / cap.blockSize));
       await dev.capacity(); // not counted: only the READs are
@@ -197,7 +197,7 @@ describe(`HIL suite (${rig.mode})`, function () {
         it(`${hd.role}: the block node refuses READ MEDIA SERIAL NUMBER to a process without CAP_SYS_RAWIO (EPERM -> use /dev/sgN)`, () => {
           execFileSync('chmod', ['666', hd.block!]);
           const script = `process.setgid(65534); process.setuid(65534);
-            const { openDevice } = await import(${JSON.stringify(join(process.cwd(), 'dist/lib/scsi/open.js'))});
+            const { openDevice } = await import(${JSON.stringify(join(process.cwd(), 'dist/lib/drives/open.js'))});
             const cdb = await import(${JSON.stringify(join(process.cwd(), 'dist/lib/scsi/cdb.js'))});
             const d = await openDevice(${JSON.stringify(hd.block)});
             await d.inquiry();

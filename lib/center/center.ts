@@ -8,11 +8,10 @@ import { RefusedError, UsageError } from '../errors.js';
 import { constantTimeEqual } from '../crypto/compare.js';
 import { wrapKey } from '../crypto/keywrap.js';
 import { certificateCode, deriveCertificationKey, deriveContentKey, deriveMediumKey, newKey, wrapUnderMedium } from '../crypto/scheme.js';
-import { validateContentId } from '../formats/master.js';
+import { isContentId, isMediumIdHex, isScheme, validateContentId, type License, type LicenseA, type LicenseB, type LicenseRequest, type Scheme, type StationKey } from '../domain/index.js';
 import { Ledger, type LicenseRow } from './ledger.js';
-import { CenterRefusal, type ContentInfo, type License, type LicenseA, type LicenseB, type LicenseRequest, type Scheme, type StationKey } from './types.js';
+import { CenterRefusal, type ContentInfo } from './types.js';
 
-const HEX = /^[0-9a-f]+$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function validateLicenseRequest(req: unknown): LicenseRequest {
@@ -20,16 +19,9 @@ export function validateLicenseRequest(req: unknown): LicenseRequest {
   const bad = (m: string) => new RefusedError(CenterRefusal.BAD_REQUEST, `bad license request: ${m}`);
   if (!r || typeof r !== 'object') throw bad('not an object');
   if (typeof r.requestId !== 'string' || !UUID.test(r.requestId)) throw bad('requestId must be a lowercase UUID');
-  if (r.scheme !== 'a' && r.scheme !== 'b') throw bad('scheme must be "a" or "b"');
-  if (typeof r.contentId !== 'string') throw bad('contentId must be a string');
-  try {
-    validateContentId(r.contentId);
-  } catch (e) {
-    throw bad((e as Error).message);
-  }
-  if (typeof r.mediumId !== 'string' || r.mediumId.length < 2 || r.mediumId.length > 128 || r.mediumId.length % 2 !== 0 || !HEX.test(r.mediumId)) {
-    throw bad('mediumId must be 1..64 bytes of lowercase hex');
-  }
+  if (!isScheme(r.scheme)) throw bad('scheme must be "a" or "b"');
+  if (!isContentId(r.contentId)) throw bad('contentId must be 1-64 characters A-Z a-z 0-9 . _ - starting with a letter or digit');
+  if (!isMediumIdHex(r.mediumId)) throw bad('mediumId must be 1..64 bytes of lowercase hex');
   return { requestId: r.requestId, scheme: r.scheme, contentId: r.contentId, mediumId: r.mediumId };
 }
 
@@ -47,7 +39,7 @@ export class LicenseCenter {
   /** Registers (or updates) a content; returns Ka (= Kd), the key its program is encrypted with on the master. */
   registerContent(c: { contentId: string; name: string; schemes: Scheme[]; price?: number }): { contentKey: Buffer } {
     validateContentId(c.contentId);
-    if (c.schemes.length === 0 || !c.schemes.every((s) => s === 'a' || s === 'b')) throw new UsageError('schemes must be a non-empty list of a, b');
+    if (c.schemes.length === 0 || !c.schemes.every(isScheme)) throw new UsageError('schemes must be a non-empty list of a, b');
     this.ledger.upsertContent({ id: c.contentId, name: c.name, schemes: [...new Set(c.schemes)].sort() as Scheme[], price: c.price ?? 0 });
     return { contentKey: deriveContentKey(this.ledger.masterKey(), c.contentId) };
   }

@@ -1,61 +1,12 @@
 /**
- * The license exchange between a copying station and the license center, as data. The in-process
- * center (`--center-db`) and the HTTP center (`--center URL`) both implement `CenterClient`,
- * so the station protocol runs unchanged on either. Byte strings travel as lowercase hex.
+ * The center's side of the license exchange: the client interface both centers implement (in-process
+ * `--center-db` and HTTP `--center URL`), so the station runs unchanged on either, and the stable
+ * refusal codes. The license shapes themselves are shared vocabulary (lib/domain/).
  */
 
-export type Scheme = 'a' | 'b';
+import type { License, LicenseRequest, Scheme } from '../domain/index.js';
 
-export interface StationKey {
-  /** Station ID assigned by the center. */
-  stationId: string;
-  /** Center ID (IDc) that issued it. */
-  centerId: string;
-  /** The station's user key KU: 32 bytes. Never logged. */
-  key: Buffer;
-}
-
-export interface LicenseRequest {
-  /** Client-chosen ID (UUID); the same ID again returns the same license and bills once. */
-  requestId: string;
-  scheme: Scheme;
-  /** SIDi (scheme A) / DID (scheme B). */
-  contentId: string;
-  /** IDk (scheme A) / Mid (scheme B), read from the target drive's medium-ID zone, hex. */
-  mediumId: string;
-}
-
-/** Scheme A (FIG. 4): CS, EKU(KEYc), IDc, and the content key Kd wrapped under KU. */
-export interface LicenseA {
-  scheme: 'a';
-  licenseId: string;
-  centerId: string;
-  contentId: string;
-  mediumId: string;
-  /** CS: AES-CMAC under KEYc over (IDk, SIDi); 16 bytes hex. */
-  certificate: string;
-  /** EKU(KEYc): RFC 3394 wrap of the per-license KEYc under KU; 40 bytes hex. */
-  wrappedCertificationKey: string;
-  /** EKU(Kd): RFC 3394 wrap of the content key under KU; 40 bytes hex. */
-  wrappedContentKey: string;
-  issuedAt: string;
-}
-
-/** Scheme B (FIG. 8): E_Mid(Ku), E_Mid(Ka) (each wrapped under a key derived from Mid). */
-export interface LicenseB {
-  scheme: 'b';
-  licenseId: string;
-  centerId: string;
-  contentId: string;
-  mediumId: string;
-  /** E_Mid(Ku): stored on the disc's license region as is (S15). 40 bytes hex. */
-  wrappedMediumKey: string;
-  /** E_Mid(Ka): used once to decrypt the master's program (S16). 40 bytes hex. */
-  wrappedMasterKey: string;
-  issuedAt: string;
-}
-
-export type License = LicenseA | LicenseB;
+export type { License, LicenseA, LicenseB, LicenseRequest, Scheme, StationKey } from '../domain/index.js';
 
 export interface ContentInfo {
   contentId: string;

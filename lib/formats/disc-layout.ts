@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { FormatError } from '../errors.js';
-import type { Scheme } from '../center/types.js';
+import type { Scheme } from '../domain/index.js';
 
 export const LABEL_OFFSET = 0;
 export const LABEL_BYTES = 2048;

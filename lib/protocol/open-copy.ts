@@ -6,7 +6,7 @@
  */
 import type { Writable } from 'node:stream';
 import { RefusedError, UsageError } from '../errors.js';
-import type { StationKey } from '../center/types.js';
+import type { StationKey } from '../domain/index.js';
 import { constantTimeEqual } from '../crypto/compare.js';
 import { IntegrityError } from '../crypto/errors.js';
 import { unwrapKey } from '../crypto/keywrap.js';
@@ -16,7 +16,7 @@ import type { DirectoryEntry, LicenseRecord } from '../formats/disc-layout.js';
 import type { BlockDevice } from '../scsi/device-api.js';
 import type { EventSink } from './events.js';
 import { takeBytes } from './pipeline.js';
-import { TargetDisc } from './target-disc.js';
+import { TargetDisc } from '../target/disc.js';
 
 export interface LicensedCopy {
   disc: TargetDisc;

@@ -3,26 +3,22 @@
  * from the master (CD-ROM drive) to the target (MO drive) under a license the center signed for
  * the pair (content ID, medium ID) — scheme A (FIG. 2-5, claims 1-4) or scheme B (FIG. 7-9).
  *
- * Safety: everything that can refuse is checked before anything is written or billed; the medium ID
- * is read from the drive's medium-ID zone (never from the data area) and the disc is locked in the drive
- * (PREVENT MEDIUM REMOVAL) and guarded against a swap until the copy is committed and verified; data is
- * written first, synced, read back and checked, and only then committed in the directory. A failure
- * restores the license slot, so the disc's directory, records and committed copies are as they were.
+ * The copy is a sequence of named phases; what differs between the schemes lives in scheme-a.ts
+ * (S1–S7) and scheme-b.ts (S11–S17), and everything done to the target in target-copy.ts.
+ * Everything that can refuse is checked before anything is written or billed.
  */
 import { randomUUID } from 'node:crypto';
 import { RefusedError } from '../errors.js';
-import type { CenterClient, License, LicenseA, LicenseB, Scheme, StationKey } from '../center/types.js';
-import { constantTimeEqual } from '../crypto/compare.js';
-import { unwrapKey } from '../crypto/keywrap.js';
-import { certificateCode, unwrapUnderMedium } from '../crypto/scheme.js';
-import { createStreamHeader, decryptStream, encryptedSize, encryptStream, Purpose, streamIdFor } from '../crypto/stream-aead.js';
-import { freeSlot, nextExtentOffset, type DirectoryEntry, type LicenseRecord } from '../formats/disc-layout.js';
-import { findContent, openMaster, readMasterProgram, type CatalogEntry, type OpenedMaster } from '../formats/master.js';
-import type { BlockDevice } from '../scsi/device-api.js';
-import { MediumChangedError } from '../scsi/device.js';
+import { licenseAnswers, type License, type Scheme, type StationKey } from '../domain/index.js';
+import type { CenterClient } from '../center/types.js';
+import type { CatalogEntry } from '../formats/catalog.js';
+import { findContent, openMaster, type OpenedMaster } from '../master/read.js';
+import type { BlockDevice, StreamOptions } from '../scsi/device-api.js';
 import type { EventSink } from './events.js';
-import { padToBlocks, sha256, takeBytes, tapHash } from './pipeline.js';
-import { TargetDisc } from './target-disc.js';
+import { schemeA } from './scheme-a.js';
+import { schemeB } from './scheme-b.js';
+import type { SchemeSteps } from './scheme-steps.js';
+import { TargetCopy } from './target-copy.js';
 
 export interface CopyOptions {
   master: BlockDevice;
@@ -52,180 +48,71 @@ export interface CopyResult {
   seconds: number;
 }
 
-const STEPS = { a: ['S1', 'S2', 'S3', 'S4', 'S5', 'S6', 'S7'], b: ['S11', 'S12', 'S13', 'S14', 'S15', 'S16', 'S17'] } as const;
+export const SCHEME_STEPS: Record<Scheme, SchemeSteps> = { a: schemeA, b: schemeB };
 
 export async function copyLicensed(o: CopyOptions): Promise<CopyResult> {
   const t0 = Date.now();
   const emit: EventSink = o.onEvent ?? (() => undefined);
-  const steps = STEPS[o.scheme];
+  const flow = SCHEME_STEPS[o.scheme];
+  const io: StreamOptions = { inFlight: o.inFlight ?? 4, ...(o.signal ? { signal: o.signal } : {}) };
+  const result = (r: Omit<CopyResult, 'contentId' | 'scheme' | 'seconds'>): CopyResult => ({ contentId: o.contentId, scheme: o.scheme, ...r, seconds: (Date.now() - t0) / 1000 });
 
-  // ---- Everything that can refuse, before anything is written or billed.
-  const master = await openMaster(o.master);
-  const entry = findContent(master, o.contentId);
-  if (!entry.schemes.includes(o.scheme)) {
-    throw new RefusedError('E_SCHEME_NOT_ALLOWED', `content ${o.contentId} may not be copied under scheme ${o.scheme.toUpperCase()} (the master allows ${entry.schemes.join(', ').toUpperCase()})`);
-  }
-  await o.target.testUnitReady();
-  if (await o.target.isWriteProtected()) {
-    throw new RefusedError('E_WRITE_PROTECTED', `${o.target.spec}: the target disc is write-protected`, { hint: 'slide the write-protect tab of the MO cartridge to "write", or use another disc' });
-  }
-  const disc = await TargetDisc.open(o.target);
-  if (disc.label.kind === 'foreign') {
-    throw new RefusedError('E_FOREIGN_DISC', `${o.target.spec}: ${disc.label.reason}; refusing to write over it`, { hint: 'use a blank MO disc or one written by mocopy' });
-  }
-
-  // [S1]/[S11] The medium ID from the drive's non-rewritable zone; lock the disc in and guard against a swap.
-  await o.target.setRemovalPrevented(true);
-  let guarded = false;
+  // Phase: check the master — it holds the content, and allows this scheme.
+  const { master, entry } = await checkMaster(o.master, o.contentId, flow);
+  // Phase: check the target — ready, writable, blank or ours.
+  const target = await TargetCopy.check(o.target);
   try {
-    const mid = await o.target.mediumId();
-    o.target.setMediumGuard(true);
-    guarded = true;
-    const mediumIdHex = mid.id.toString('hex');
-    emit({ step: steps[0], message: `read ${o.scheme === 'a' ? 'IDk' : 'Mid'} = ${mediumIdHex} from the target's medium-ID zone (${mid.method})${mid.standIn ? ' [LAB STAND-IN]' : ''} and ${o.scheme === 'a' ? 'SIDi' : 'DID'} = ${o.contentId} from the master` });
+    // Phase [S1]/[S11]: the medium ID from the drive's non-rewritable zone; the disc is locked in and guarded.
+    const mid = await target.readMediumId();
+    const mediumId = mid.id.toString('hex');
+    emit({ step: flow.step.readIds, message: `read ${flow.names.mediumId} = ${mediumId} from the target's medium-ID zone (${mid.method})${mid.standIn ? ' [LAB STAND-IN]' : ''} and ${flow.names.contentId} = ${o.contentId} from the master` });
 
-    const existing = disc.directory.entries.find((e) => e.contentId === o.contentId);
+    const existing = target.existingCopy(o.contentId, o.scheme);
     if (existing) {
-      if (existing.scheme !== o.scheme) {
-        throw new RefusedError('E_ALREADY_ON_DISC', `content ${o.contentId} is already on this disc under scheme ${existing.scheme.toUpperCase()}`);
-      }
-      emit({ step: steps[6], message: `content ${o.contentId} is already on this disc (slot ${existing.slot}); nothing to do` });
-      return { contentId: o.contentId, scheme: o.scheme, mediumId: mediumIdHex, mediumIdMethod: mid.method, licenseId: '', slot: existing.slot, offset: existing.offset, plainSize: existing.plainSize, encryptedSize: existing.encryptedSize, alreadyPresent: true, seconds: (Date.now() - t0) / 1000 };
+      emit({ step: flow.step.write, message: `content ${o.contentId} is already on this disc (slot ${existing.slot}); nothing to do` });
+      return result({ mediumId, mediumIdMethod: mid.method, licenseId: '', slot: existing.slot, offset: existing.offset, plainSize: existing.plainSize, encryptedSize: existing.encryptedSize, alreadyPresent: true });
     }
-    const slot = freeSlot(disc.directory);
-    if (slot === undefined) throw new RefusedError('E_TARGET_FULL', `${o.target.spec}: all license slots of this disc are used`);
-    const encSize = o.scheme === 'a' ? entry.encryptedSize : encryptedSize(entry.size);
-    const offset = nextExtentOffset(disc.directory);
-    if (offset + encSize > disc.capacity.bytes) {
-      throw new RefusedError('E_TARGET_TOO_SMALL', `${o.target.spec}: the disc has ${Math.max(0, disc.capacity.bytes - offset)} bytes free, the program needs ${encSize}`, { hint: 'use a larger or an emptier disc' });
-    }
+    const at = target.place(flow.encryptedSize(entry));
 
-    // [S1 send]/[S2] or [S11 send]/[S12-S14]: the license center signs the pair and bills.
-    const license = await o.center.requestLicense({ requestId: randomUUID(), scheme: o.scheme, contentId: o.contentId, mediumId: mediumIdHex });
-    if (license.scheme !== o.scheme || license.contentId !== o.contentId || license.mediumId !== mediumIdHex) {
-      throw new RefusedError('E_LICENSE_MISMATCH', 'the license center answered with a license for another request');
-    }
-    if (o.scheme === 'a') {
-      emit({ step: 'S2', message: `license center ${license.centerId} recorded the purchase and issued license ${license.licenseId}: CS over (IDk, SIDi) and EKU(KEYc)` });
-    } else {
-      emit({ step: 'S12', message: `license center ${license.centerId} found DID ${o.contentId} in its contents file` });
-      emit({ step: 'S13', message: 'it derived Ku = F_KM(Mid) and Ka = F_KM(DID)' });
-      emit({ step: 'S14', message: `it sent E_Mid(Ku, Ka) with license ${license.licenseId} and billed the station` });
-    }
-
+    // Phase [S1 send]/[S2] or [S11 send]/[S12-S14]: the license center signs the pair and bills.
+    const license = await obtainLicense(o.center, o.scheme, o.contentId, mediumId);
+    flow.licenseIssued(license, emit);
     o.signal?.throwIfAborted();
-    const priorSlot = await disc.readSlotBytes(slot);
-    let slotTouched = false;
-    let mediumChanged = false;
-    try {
-      let source: AsyncIterable<Buffer>;
-      let record: LicenseRecord;
-      if (license.scheme === 'a') {
-        const lic = license as LicenseA;
-        record = {
-          scheme: 'a', contentId: o.contentId, centerId: lic.centerId, licenseId: lic.licenseId,
-          certificate: Buffer.from(lic.certificate, 'hex'), wrappedCertificationKey: Buffer.from(lic.wrappedCertificationKey, 'hex'),
-          wrappedContentKey: Buffer.from(lic.wrappedContentKey, 'hex'),
-        };
-        // [S3] CS and EKU(KEYc) into the predetermined region of the disc.
-        slotTouched = true;
-        await disc.writeSlot(slot, record);
-        emit({ step: 'S3', message: `wrote CS and EKU(KEYc) into license slot ${slot} of the target` });
-        // [S4] read them back from the disc; KEYc = D_KU(EKU(KEYc)); CS' from the IDs read from master and target.
-        const back = await disc.readSlot(slot);
-        if (!back || back.scheme !== 'a') throw certificateRefusal(o.target.spec, 'the license record did not read back');
-        const keyC = unwrapKey(o.stationKey.key, back.wrappedCertificationKey, 'EKU(KEYc)');
-        const csPrime = certificateCode(keyC, mid.id, o.contentId);
-        emit({ step: 'S4', message: 'read CS and EKU(KEYc) back from the disc, decrypted KEYc with the user key KU and computed CS\' from IDk and SIDi' });
-        // [S5]/[S6] compare in constant time; stop on mismatch.
-        if (!constantTimeEqual(back.certificate, csPrime)) throw certificateRefusal(o.target.spec, 'CS on the disc does not match CS\' computed here');
-        emit({ step: 'S5', message: 'compared CS with CS\': they match' });
-        const kd = unwrapKey(o.stationKey.key, back.wrappedContentKey, 'EKU(Kd)');
-        emit({ step: 'S6', message: 'the certificate is valid: copying is allowed' });
-        // [S7] the encrypted program as is; every chunk is authenticated on the way so a damaged master stops the copy.
-        source = verifyingPassThrough(kd, readMasterProgram(master, entry, { inFlight: o.inFlight ?? 4, ...(o.signal ? { signal: o.signal } : {}) }), entry.contentId);
-      } else {
-        const lic = license as LicenseB;
-        // [S15] E_Mid(Ku, Ka) opened with the Mid read from the drive; E_Mid(Ku) stored as received.
-        const ku = unwrapUnderMedium(mid.id, Buffer.from(lic.wrappedMediumKey, 'hex'), 'E_Mid(Ku)');
-        const ka = unwrapUnderMedium(mid.id, Buffer.from(lic.wrappedMasterKey, 'hex'), 'E_Mid(Ka)');
-        record = { scheme: 'b', contentId: o.contentId, centerId: lic.centerId, licenseId: lic.licenseId, wrappedMediumKey: Buffer.from(lic.wrappedMediumKey, 'hex') };
-        slotTouched = true;
-        await disc.writeSlot(slot, record);
-        const back = await disc.readSlot(slot);
-        if (!back || back.scheme !== 'b' || !constantTimeEqual(unwrapUnderMedium(mid.id, back.wrappedMediumKey, 'E_Mid(Ku) read back'), ku)) {
-          throw certificateRefusal(o.target.spec, 'E_Mid(Ku) did not read back intact');
-        }
-        emit({ step: 'S15', message: `decrypted E_Mid(Ku, Ka) with Mid; stored E_Mid(Ku) in license slot ${slot} and read it back` });
-        // [S16] decrypt EKa(Data) from the master; [S17] re-encrypt under Ku onto the target, streaming.
-        // recycle: decryptStream is done with each read buffer before it asks for the next one.
-        const plain = decryptStream(ka, readMasterProgram(master, entry, { inFlight: o.inFlight ?? 4, recycle: true, ...(o.signal ? { signal: o.signal } : {}) }), { streamId: streamIdFor(entry.contentId), purpose: Purpose.MASTER });
-        emit({ step: 'S16', message: 'decrypting EKa(Data) from the master with Ka' });
-        const header = createStreamHeader({ purpose: Purpose.DISC_COPY, plainLength: entry.size, streamId: streamIdFor(entry.contentId) });
-        source = encryptStream(ku, header, plain);
-      }
 
-      // Data first, then SYNCHRONIZE CACHE, read back and verify, then the directory commit.
-      emit({ step: steps[6], message: `${o.scheme === 'a' ? 'copying EKd(DATA)' : 're-encrypting under Ku: EKu(Data)'} to the target at byte ${offset}`, bytes: 0, total: encSize });
-      const written = sha256();
-      const lba = disc.lbaOf(offset);
-      await o.target.writeStream(lba, padToBlocks(tapHash(source, written, (n) => emit({ step: steps[6], message: 'progress', bytes: n, total: encSize })), disc.blockSize), { inFlight: o.inFlight ?? 4, ...(o.signal ? { signal: o.signal } : {}) });
-      await o.target.sync();
-      const writtenHash = written.digest('hex');
-      const readBack = sha256();
-      const blocks = Math.ceil(encSize / disc.blockSize);
-      for await (const b of takeBytes(o.target.readStream(lba, blocks, { inFlight: o.inFlight ?? 4, recycle: true }), encSize)) readBack.update(b);
-      if (readBack.digest('hex') !== writtenHash) {
-        throw new RefusedError('E_VERIFY_FAILED', `${o.target.spec}: what was read back differs from what was written (bad disc or drive)`, { hint: 'try another disc; if it happens again, have the MO drive checked' });
-      }
-      const newEntry: DirectoryEntry = {
-        contentId: o.contentId, name: entry.name, scheme: o.scheme, slot, offset, encryptedSize: encSize, plainSize: entry.size,
-        sha256: writtenHash, committed: new Date().toISOString(),
-      };
-      await disc.commit({ generation: disc.directory.generation + 1, entries: [...disc.directory.entries, newEntry] });
-      emit({ step: steps[6], message: `verified and committed in the disc directory (generation ${disc.directory.generation})` });
-      slotTouched = false;
-      return {
-        contentId: o.contentId, scheme: o.scheme, mediumId: mediumIdHex, mediumIdMethod: mid.method, licenseId: license.licenseId, slot, offset,
-        plainSize: entry.size, encryptedSize: encSize, alreadyPresent: false, seconds: (Date.now() - t0) / 1000,
-      };
+    try {
+      // Phase [S3-S6]/[S15]: the license record is written to the disc, read back and checked.
+      const keys = await flow.installLicense(target, at, license, o.stationKey, emit);
+      // Phase [S7]/[S16-S17]: the program streams from the master to the target.
+      emit({ step: flow.step.write, message: `${flow.writing} to the target at byte ${at.offset}`, bytes: 0, total: at.encryptedSize });
+      const source = flow.targetStream(flow.masterStream(master, entry, keys, io, emit), entry, keys);
+      const hash = await target.writeProgram(at, source, (n) => emit({ step: flow.step.write, message: 'progress', bytes: n, total: at.encryptedSize }), io);
+      // Phase: read back, verify, and commit in the disc directory.
+      await target.verifyAndCommit(at, { contentId: o.contentId, name: entry.name, scheme: o.scheme, plainSize: entry.size }, hash, io);
+      emit({ step: flow.step.write, message: `verified and committed in the disc directory (generation ${target.disc.directory.generation})` });
+      return result({ mediumId, mediumIdMethod: mid.method, licenseId: license.licenseId, slot: at.slot, offset: at.offset, plainSize: entry.size, encryptedSize: at.encryptedSize, alreadyPresent: false });
     } catch (e) {
-      mediumChanged = e instanceof MediumChangedError;
+      await target.abandon(e);
       throw e;
-    } finally {
-      // Never touch a disc that may not be the one we started with.
-      if (slotTouched && !mediumChanged) {
-        // Put the slot back as it was; if the drive is gone or the disc was swapped, the directory
-        // (never committed) still says the slot is free, so the disc reads as before.
-        await disc.writeSlotBytes(slot, priorSlot).catch(() => undefined);
-      }
     }
   } finally {
-    if (guarded) o.target.setMediumGuard(false);
-    await o.target.setRemovalPrevented(false).catch(() => undefined);
+    await target.release();
   }
 }
 
-function certificateRefusal(device: string, detail: string): RefusedError {
-  return new RefusedError('E_CERTIFICATE_MISMATCH', `${device}: the license certificate does not verify (${detail}); nothing was copied and the disc is as it was`, {
-    hint: 'check that the station key belongs to this station and that the disc was not changed; then run the copy again',
-  });
+/** The master holds the content and allows the scheme. */
+export async function checkMaster(device: BlockDevice, contentId: string, flow: SchemeSteps): Promise<{ master: OpenedMaster; entry: CatalogEntry }> {
+  const master = await openMaster(device);
+  const entry = findContent(master, contentId);
+  if (!entry.schemes.includes(flow.scheme)) {
+    throw new RefusedError('E_SCHEME_NOT_ALLOWED', `content ${contentId} may not be copied under scheme ${flow.scheme.toUpperCase()} (the master allows ${entry.schemes.join(', ').toUpperCase()})`);
+  }
+  return { master, entry };
 }
 
-/** Passes ciphertext through unchanged while authenticating every chunk with Kd. */
-async function* verifyingPassThrough(key: Uint8Array, source: AsyncIterable<Buffer>, contentId: string): AsyncGenerator<Buffer> {
-  const queue: Buffer[] = [];
-  async function* recorded(): AsyncGenerator<Buffer> {
-    for await (const b of source) {
-      queue.push(b);
-      yield b;
-    }
-  }
-  // decryptStream pulls the ciphertext; what it pulled is released once the chunk it belongs to verified.
-  for await (const _plain of decryptStream(key, recorded(), { streamId: streamIdFor(contentId), purpose: Purpose.MASTER })) {
-    while (queue.length) yield queue.shift()!;
-  }
-  while (queue.length) yield queue.shift()!;
+/** One request per disc; a license for another request is refused. */
+export async function obtainLicense(center: CenterClient, scheme: Scheme, contentId: string, mediumId: string): Promise<License> {
+  const request = { requestId: randomUUID(), scheme, contentId, mediumId };
+  const license = await center.requestLicense(request);
+  if (!licenseAnswers(license, request)) throw new RefusedError('E_LICENSE_MISMATCH', 'the license center answered with a license for another request');
+  return license;
 }
-
-export type { License, CatalogEntry, OpenedMaster };

@@ -1,7 +1,7 @@
 /** `mocopy verify`: every license record on a disc checked against the drive's medium ID (and, deep, every extent). */
 import { MocopyError } from '../errors.js';
-import type { StationKey } from '../center/types.js';
-import { TargetDisc } from './target-disc.js';
+import type { StationKey } from '../domain/index.js';
+import { TargetDisc } from '../target/disc.js';
 import type { BlockDevice } from '../scsi/device-api.js';
 import { programKey, type LicensedCopy } from './open-copy.js';
 import { sha256, takeBytes } from './pipeline.js';

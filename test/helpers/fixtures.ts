@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LicenseCenter } from '../../lib/center/center.js';
 import { writeStationKey } from '../../lib/center/station-key.js';
-import type { Scheme, StationKey } from '../../lib/center/types.js';
+import type { Scheme, StationKey } from '../../lib/domain/index.js';
 import { createMoImage } from '../../lib/emulator/index.js';
-import { buildMaster } from '../../lib/formats/master.js';
+import { buildMaster } from '../../lib/master/index.js';
 
 export function tempDir(prefix = 'mocopy-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));

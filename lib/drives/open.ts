@@ -1,14 +1,15 @@
 /**
- * Opens a device spec: `emu:IMAGE` / `emu-cd:IMAGE` / `emu-mo:IMAGE` (the software emulator),
- * `/dev/sgN`, `/dev/srN`, `/dev/sdX` (Linux SG_IO), `\\.\CdRom0`, `\\.\PhysicalDrive2`
- * (Windows SCSI pass-through), or an injected Transport. Everything returned runs the same API.
+ * The device factory: opens a device spec — `emu:IMAGE` / `emu-cd:IMAGE` / `emu-mo:IMAGE` (the software
+ * emulator), `/dev/sgN`, `/dev/srN`, `/dev/sdX` (Linux SG_IO), `\\.\CdRom0`, `\\.\PhysicalDrive2`
+ * (Windows SCSI pass-through), or an injected Transport. It sits above both backends so that
+ * lib/scsi/ never depends on the emulator; everything returned runs the same ScsiDevice API.
  */
 import { UsageError } from '../errors.js';
 import { openEmulator, parseEmulatorSpec, type DriveOptions } from '../emulator/index.js';
-import { ScsiDevice, type DeviceOptions } from './device.js';
-import { openNative } from './native-transport.js';
-import { loadQuirks } from './quirks.js';
-import type { Transport } from './transport.js';
+import { ScsiDevice, type DeviceOptions } from '../scsi/device.js';
+import { openNative } from '../scsi/native-transport.js';
+import { loadQuirks } from '../scsi/quirks.js';
+import type { Transport } from '../scsi/transport.js';
 
 export interface OpenOptions extends DeviceOptions {
   /** Open for writing (real devices: read-write open; the emulator always allows writes the medium allows). */
