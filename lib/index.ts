@@ -40,5 +40,6 @@ export { HttpCenterClient } from './center/http-client.js';
 export { serveCenter, DEFAULT_PORT } from './center/server.js';
 export { readStationKey, writeStationKey } from './center/station-key.js';
 export { CenterRefusal, type CenterClient, type ContentInfo } from './center/types.js';
+export * as centerAuth from './center/http-auth.js';
 export { resolveStationSettings, type StationFlags, type StationSettings } from './config.js';
 export { createProgress } from './progress.js';

@@ -45,6 +45,25 @@ export class GroupCommit {
     });
   }
 
+  /**
+   * Like `run`, but `spend` is kept even when `fn` refuses: `fn` runs in a savepoint of its own inside the
+   * item, so its refusal rolls back only its own writes. A nonce is spent this way: a request refused for
+   * any reason after authentication can never be replayed later, when the reason may be gone.
+   * If `spend` throws, nothing of the item is kept and `fn` does not run.
+   */
+  async runSpending<T>(spend: () => void, fn: () => T): Promise<T> {
+    const r = await this.run(() => {
+      spend();
+      try {
+        return { ok: true as const, value: this.db.transaction(fn)() };
+      } catch (error) {
+        return { ok: false as const, error };
+      }
+    });
+    if (!r.ok) throw r.error;
+    return r.value;
+  }
+
   private flush(): void {
     this.scheduled = false;
     if (this.timer) clearTimeout(this.timer);

@@ -8,6 +8,7 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { MocopyError, RefusedError } from '../errors.js';
@@ -18,6 +19,10 @@ import { CenterRefusal, type License } from './types.js';
 
 export const DEFAULT_PORT = 7443;
 export const MAX_BODY_BYTES = 16 * 1024;
+const NONCE = /^[0-9a-f]{32}$/;
+const TIMESTAMP = /^\d{1,16}$/;
+/** Stands in for the key of a station the ledger does not know, so both cases cost one MAC. */
+const UNKNOWN_STATION_KEY = randomBytes(32);
 
 export interface ServeOptions {
   db: string;
@@ -44,7 +49,7 @@ class HttpRefusal extends Error {
 }
 
 const STATUS_BY_CODE: Record<string, number> = {
-  [CenterRefusal.UNKNOWN_STATION]: 401, [CenterRefusal.BAD_MAC]: 401, [CenterRefusal.STALE_TIMESTAMP]: 401,
+  [CenterRefusal.UNKNOWN_STATION]: 401, [CenterRefusal.BAD_MAC]: 401, [CenterRefusal.UNAUTHORIZED]: 401, [CenterRefusal.STALE_TIMESTAMP]: 401,
   [CenterRefusal.REPLAYED_NONCE]: 401, [CenterRefusal.STATION_REVOKED]: 403, [CenterRefusal.UNKNOWN_CONTENT]: 404,
   [CenterRefusal.SCHEME_NOT_ALLOWED]: 403, [CenterRefusal.BAD_REQUEST]: 400, [CenterRefusal.REQUEST_CONFLICT]: 409,
   [CenterRefusal.BODY_TOO_LARGE]: 413, [CenterRefusal.NOT_FOUND]: 404,
@@ -100,38 +105,46 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
       } else {
         const route = url.pathname === '/v1/licenses' && req.method === 'POST' ? 'license' : url.pathname === '/v1/contents' && req.method === 'GET' ? 'contents' : undefined;
         if (!route) throw new HttpRefusal(404, CenterRefusal.NOT_FOUND, `no such endpoint: ${req.method} ${url.pathname}`);
-        // Authentication: station known and active, MAC, timestamp window, fresh nonce.
+        // Authentication: MAC under the station's key, timestamp window, fresh nonce, station active.
         stationId = String(req.headers[H.station] ?? '');
         entry.station = stationId;
         const ts = String(req.headers[H.timestamp] ?? '');
-        if (!/^[A-Za-z0-9-]{1,64}$/.test(stationId)) throw new HttpRefusal(401, CenterRefusal.UNKNOWN_STATION, 'missing or malformed station ID');
-        const st = center.ledger.station(stationId);
-        if (!st) throw new HttpRefusal(401, CenterRefusal.UNKNOWN_STATION, `unknown station ${stationId}`);
-        if (!/^[0-9a-f]{32}$/.test(nonce) || !/^\d{1,16}$/.test(ts)) throw new HttpRefusal(401, CenterRefusal.BAD_MAC, 'missing or malformed authentication headers');
-        if (!macMatches(requestMac(st.userKey, stationId, req.method ?? '', url.pathname, ts, nonce, raw), req.headers[H.mac] as string | undefined)) {
-          throw new HttpRefusal(401, CenterRefusal.BAD_MAC, 'the request MAC does not verify (wrong station key, or the request was altered)');
+        const st = /^[A-Za-z0-9-]{1,64}$/.test(stationId) ? center.ledger.station(stationId) : undefined;
+        // An unknown station costs the same MAC computation as a known one and gets the same answer as a
+        // wrong MAC: status, code and words reveal nothing about which station names exist.
+        const key = st?.userKey ?? UNKNOWN_STATION_KEY;
+        const macOk = macMatches(requestMac(key, stationId, req.method ?? '', url.pathname, ts, nonce, raw), req.headers[H.mac] as string | undefined);
+        if (!st || !macOk || !NONCE.test(nonce) || !TIMESTAMP.test(ts)) {
+          entry.auth = !st ? 'unknown-station' : 'bad-mac'; // for the operator's log only
+          throw new HttpRefusal(401, CenterRefusal.UNAUTHORIZED, 'the request is not authenticated (unknown station, wrong station key, or an altered request)');
         }
         stationKey = st.userKey;
         if (Math.abs(now() - Number(ts)) > TIMESTAMP_WINDOW_MS) throw new HttpRefusal(401, CenterRefusal.STALE_TIMESTAMP, 'request timestamp outside the accepted window (check the station clock)');
-        if (st.status !== 'active') throw new HttpRefusal(403, CenterRefusal.STATION_REVOKED, `station ${stationId} has been revoked`);
+        // From here on the request is authenticated: its nonce is spent whatever the outcome.
+        const spendNonce = () => {
+          if (!center.ledger.useNonce(stationId!, nonce, now(), TIMESTAMP_WINDOW_MS)) throw new HttpRefusal(401, CenterRefusal.REPLAYED_NONCE, 'this request was seen before (replayed nonce)');
+        };
+        const active = () => {
+          if (st.status !== 'active') throw new HttpRefusal(403, CenterRefusal.STATION_REVOKED, `station ${stationId} has been revoked`);
+        };
         if (route === 'contents') {
-          body = await batch.run(() => {
-            if (!center.ledger.useNonce(stationId!, nonce, now(), TIMESTAMP_WINDOW_MS)) throw new HttpRefusal(401, CenterRefusal.REPLAYED_NONCE, 'this request was seen before (replayed nonce)');
+          body = await batch.runSpending(spendNonce, () => {
+            active();
             return { contents: center.listContents() };
           });
         } else {
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(raw.toString('utf8'));
-          } catch {
-            throw new HttpRefusal(400, CenterRefusal.BAD_REQUEST, 'body is not JSON');
-          }
-          const lr = validateLicenseRequest(parsed);
-          entry.content = lr.contentId;
-          entry.medium = lr.mediumId;
-          entry.scheme = lr.scheme;
-          const license: License = await batch.run(() => {
-            if (!center.ledger.useNonce(stationId!, nonce, now(), TIMESTAMP_WINDOW_MS)) throw new HttpRefusal(401, CenterRefusal.REPLAYED_NONCE, 'this request was seen before (replayed nonce)');
+          const license: License = await batch.runSpending(spendNonce, () => {
+            active();
+            let parsed: unknown;
+            try {
+              parsed = JSON.parse(raw.toString('utf8'));
+            } catch {
+              throw new HttpRefusal(400, CenterRefusal.BAD_REQUEST, 'body is not JSON');
+            }
+            const lr = validateLicenseRequest(parsed);
+            entry.content = lr.contentId;
+            entry.medium = lr.mediumId;
+            entry.scheme = lr.scheme;
             return center.issue(stationId!, lr);
           });
           entry.license = license.licenseId;

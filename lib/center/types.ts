@@ -29,6 +29,8 @@ export const CenterRefusal = {
   UNKNOWN_STATION: 'E_UNKNOWN_STATION',
   STATION_REVOKED: 'E_STATION_REVOKED',
   BAD_MAC: 'E_BAD_MAC',
+  /** Over HTTP: unknown station or wrong MAC, deliberately indistinguishable (a prober learns no station names). */
+  UNAUTHORIZED: 'E_UNAUTHORIZED',
   STALE_TIMESTAMP: 'E_STALE_TIMESTAMP',
   REPLAYED_NONCE: 'E_REPLAYED_NONCE',
   BAD_REQUEST: 'E_BAD_REQUEST',

@@ -1,0 +1,96 @@
+/** Hostile input at the license center (issue 17): replays of refused requests, station-name probing. */
+import { strict as assert } from 'node:assert';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { centerAuth, LicenseCenter, Ledger, serveCenter, type RunningCenter } from '../lib/index.js';
+import { makeWorld, type World } from './helpers/fixtures.js';
+
+const { H, requestMac } = centerAuth;
+
+describe('hostile input: the license center', function () {
+  this.timeout(60_000);
+  let w: World;
+  let running: RunningCenter;
+  beforeEach(async () => {
+    w = await makeWorld();
+    running = await serveCenter({ db: w.ledger, port: 0, log: () => undefined });
+  });
+  afterEach(async () => {
+    await running.close();
+    w.cleanup();
+  });
+  const report = () => { const l = Ledger.open(w.ledger, { create: false }); try { return l.report(); } finally { l.close(); } };
+
+  /** A signed request as a station (or an attacker who recorded one) sends it: exact bytes and headers. */
+  function signed(body: string, o: { stationId?: string; key?: Buffer } = {}) {
+    const stationId = o.stationId ?? w.station.stationId;
+    const ts = String(Date.now());
+    const nonce = randomBytes(16).toString('hex');
+    const mac = requestMac(o.key ?? w.station.key, stationId, 'POST', '/v1/licenses', ts, nonce, body).toString('hex');
+    return { body, headers: { [H.station]: stationId, [H.timestamp]: ts, [H.nonce]: nonce, [H.mac]: mac } };
+  }
+  async function send(r: { body: string; headers: Record<string, string> }) {
+    const res = await fetch(running.url + '/v1/licenses', { method: 'POST', body: r.body, headers: r.headers });
+    return { status: res.status, text: await res.text() };
+  }
+
+  it('a refused request replayed after its cause is gone is refused again: no license, no bill', async () => {
+    const recorded = signed(JSON.stringify({ requestId: randomUUID(), scheme: 'a', contentId: 'LATER-1', mediumId: '0a0b0c0d' }));
+    const first = await send(recorded);
+    assert.equal(first.status, 404);
+    assert.match(first.text, /E_UNKNOWN_CONTENT/);
+    // The cause goes away: the publisher registers the content.
+    const c = LicenseCenter.open(w.ledger);
+    c.registerContent({ contentId: 'LATER-1', name: 'later', schemes: ['a'], price: 900 });
+    c.close();
+    const replay = await send(recorded);
+    assert.equal(replay.status, 401);
+    assert.match(replay.text, /E_REPLAYED_NONCE/);
+    assert.equal(report().licenses.length, 0);
+    assert.equal(report().billing.length, 0);
+  });
+
+  it('a request refused as malformed (after authentication) spends its nonce too', async () => {
+    const recorded = signed('{"requestId": "not a uuid"}');
+    assert.equal((await send(recorded)).status, 400);
+    const replay = await send(recorded);
+    assert.equal(replay.status, 401);
+    assert.match(replay.text, /E_REPLAYED_NONCE/);
+  });
+
+  it('a request refused for a revoked station spends its nonce; reinstating nothing helps a replay', async () => {
+    const recorded = signed(JSON.stringify({ requestId: randomUUID(), scheme: 'a', contentId: 'APP-1', mediumId: '0102' }));
+    const c = LicenseCenter.open(w.ledger);
+    c.revokeStation(w.station.stationId);
+    c.close();
+    assert.equal((await send(recorded)).status, 403);
+    // Whatever the station's state now, the recorded bytes never buy a license.
+    const replay = await send(recorded);
+    assert.equal(replay.status, 401);
+    assert.equal(report().billing.length, 0);
+  });
+
+  it('unknown station and wrong MAC are indistinguishable: same status, same body', async () => {
+    const body = JSON.stringify({ requestId: randomUUID(), scheme: 'a', contentId: 'APP-1', mediumId: '0102' });
+    const unknown = await send(signed(body, { stationId: 'st-00000000' }));
+    const wrongKey = await send(signed(body, { key: randomBytes(32) }));
+    const malformedId = await send(signed(body, { stationId: 'not a station!' }));
+    assert.equal(unknown.status, 401);
+    assert.deepEqual(wrongKey, unknown);
+    assert.deepEqual(malformedId, unknown);
+    assert.match(unknown.text, /E_UNAUTHORIZED/);
+    assert.doesNotMatch(unknown.text, /st-00000000/);
+    // Timing is printed, never asserted (machines are noisy): both paths compute one MAC.
+    // Interleaved, after a warm-up, so JIT and caches favour neither path.
+    const samples: Record<'unknown' | 'wrongMac', number[]> = { unknown: [], wrongMac: [] };
+    for (let i = 0; i < 160; i++) {
+      const which = i % 2 ? 'unknown' : 'wrongMac';
+      const r = which === 'unknown' ? signed(body, { stationId: 'st-00000000' }) : signed(body, { key: randomBytes(32) });
+      const t0 = process.hrtime.bigint();
+      await send(r);
+      if (i >= 40) samples[which].push(Number(process.hrtime.bigint() - t0) / 1e3);
+    }
+    const median = (t: number[]) => t.sort((x, y) => x - y)[t.length >> 1]!;
+    const [a, b] = [median(samples.unknown), median(samples.wrongMac)];
+    console.log(`      median µs: unknown station ${a.toFixed(0)}, wrong MAC ${b.toFixed(0)} (ratio ${(a / b).toFixed(2)})`);
+  });
+});
