@@ -4,6 +4,7 @@
 // \\.\PhysicalDrive2, \\.\E:. Compiled in CI with mingw-w64; not run there (no Windows host).
 #ifdef _WIN32
 #include "passthrough.h"
+#include "spt_clamp.h"
 
 #include <windows.h>
 #include <winioctl.h>
@@ -84,6 +85,24 @@ bool AdapterProperties(HANDLE h, ULONG* alignmentMask, ULONG* maxTransfer) {
   return true;
 }
 
+// Linux DID_ERROR, the host byte the TypeScript layer already turns into a TransportError: reported when the
+// driver claims to have moved more data than was asked for (the copy and the residual are clamped regardless).
+constexpr uint16_t kHostError = 0x07;
+
+constexpr size_t kSenseCapacity = sizeof(SptdWithSense::sense) < sizeof(Response::sense) ? sizeof(SptdWithSense::sense)
+                                                                                          : sizeof(Response::sense);
+static_assert(sizeof(SptWithBuffers::sense) >= kSenseCapacity, "both pass-through structs hold kSenseCapacity");
+
+// The driver-reported lengths, clamped (spt_clamp.h), into *resp; sense copied from the backend's sense area.
+void FillResponse(const SptLengths& n, UCHAR scsiStatus, const UCHAR* sense, Response* resp) {
+  resp->status = scsiStatus;
+  resp->hostStatus = n.dataOverrun ? kHostError : 0;
+  resp->driverStatus = 0;
+  resp->residual = static_cast<int64_t>(n.residual);
+  resp->senseLen = n.senseLen;
+  if (n.senseLen) memcpy(resp->sense, sense, n.senseLen);
+}
+
 uint64_t NowUs() {
   LARGE_INTEGER f, c;
   QueryPerformanceFrequency(&f);
@@ -139,18 +158,18 @@ bool OsExecute(OsHandle h, const Request& req, Response* resp, OsError* err) {
     memcpy(s.sptd.Cdb, req.cdb, req.cdbLen);
     BOOL ok = DeviceIoControl(h, IOCTL_SCSI_PASS_THROUGH_DIRECT, &s, sizeof s, &s, sizeof s, &got, nullptr);
     DWORD lastError = ok ? 0 : GetLastError();
+    // The bounce buffer is req.dataLen bytes; in place, the caller's buffer is. Either way never more than asked.
+    const SptLengths n = ClampSptLengths(kSenseCapacity, req.dataLen, bounce ? req.dataLen : kSptNoBounce,
+                                         s.sptd.SenseInfoLength, s.sptd.DataTransferLength, s.sptd.ScsiStatus);
     if (bounce) {
-      if (ok && req.direction == Direction::In) memcpy(req.data, bounce, s.sptd.DataTransferLength);
+      if (ok && req.direction == Direction::In && n.transferred) memcpy(req.data, bounce, n.transferred);
       _aligned_free(bounce);
     }
     if (!ok) {
       FillWin(err, lastError, "DeviceIoControl(IOCTL_SCSI_PASS_THROUGH_DIRECT)");
       return false;
     }
-    resp->status = s.sptd.ScsiStatus;
-    resp->residual = static_cast<int64_t>(req.dataLen) - static_cast<int64_t>(s.sptd.DataTransferLength);
-    resp->senseLen = s.sptd.ScsiStatus == 0 ? 0 : s.sptd.SenseInfoLength;
-    memcpy(resp->sense, s.sense, resp->senseLen);
+    FillResponse(n, s.sptd.ScsiStatus, s.sense, resp);
   } else {
     std::vector<UCHAR> storage(sizeof(SptWithBuffers));
     SptWithBuffers* s = reinterpret_cast<SptWithBuffers*>(storage.data());
@@ -169,15 +188,12 @@ bool OsExecute(OsHandle h, const Request& req, Response* resp, OsError* err) {
       FillWin(err, GetLastError(), "DeviceIoControl(IOCTL_SCSI_PASS_THROUGH)");
       return false;
     }
-    if (req.direction == Direction::In && s->spt.DataTransferLength) memcpy(req.data, s->data, s->spt.DataTransferLength);
-    resp->status = s->spt.ScsiStatus;
-    resp->residual = static_cast<int64_t>(req.dataLen) - static_cast<int64_t>(s->spt.DataTransferLength);
-    resp->senseLen = s->spt.ScsiStatus == 0 ? 0 : s->spt.SenseInfoLength;
-    memcpy(resp->sense, s->sense, resp->senseLen);
+    const SptLengths n = ClampSptLengths(kSenseCapacity, req.dataLen, sizeof s->data, s->spt.SenseInfoLength,
+                                         s->spt.DataTransferLength, s->spt.ScsiStatus);
+    if (req.direction == Direction::In && n.transferred) memcpy(req.data, s->data, n.transferred);
+    FillResponse(n, s->spt.ScsiStatus, s->sense, resp);
   }
   resp->durationUs = NowUs() - t0;
-  resp->hostStatus = 0;
-  resp->driverStatus = 0;
   return true;
 }
 
