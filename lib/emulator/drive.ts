@@ -273,6 +273,12 @@ export class EmulatedDrive implements Transport {
     }
     await m.read(lba, blocks, c.data, 0);
     c.moved = bytes;
+    const withheld = Math.min(bytes, this.faults.takeShortRead());
+    if (withheld > 0) {
+      // A lying drive: GOOD, but the tail never arrived; what the buffer holds there is stale.
+      c.data.fill(0xa5, bytes - withheld, bytes);
+      c.moved = bytes - withheld;
+    }
     c.mediumBytes = bytes;
     this.stats.reads++;
     this.stats.bytesRead += bytes;
@@ -414,7 +420,7 @@ export class EmulatedDrive implements Transport {
       const m = this.requireMedium();
       const id = m.info.mediumId ?? Buffer.alloc(0);
       const out = Buffer.alloc(4 + id.length);
-      out.writeUInt32BE(id.length, 0);
+      out.writeUInt32BE(this.faults.rmsnLength() ?? id.length, 0);
       id.copy(out, 4);
       this.reply(c, out, b.readUInt32BE(6));
     };

@@ -13,7 +13,11 @@ export type FaultSpec =
   /** The next matching command(s) never answer: the transport reports a timeout after timeoutMs. */
   | { kind: 'timeout'; opcode?: number; count?: number; afterCommands?: number }
   /** Power is cut after `writes` more WRITE commands complete: unsynced data is lost. */
-  | { kind: 'power-cut-after-writes'; writes: number };
+  | { kind: 'power-cut-after-writes'; writes: number }
+  /** A lying drive: READ MEDIA SERIAL NUMBER's header claims `length` bytes whatever the disc's medium ID is. */
+  | { kind: 'rmsn-length'; length: number }
+  /** A lying drive: READs answer GOOD with the last `residual` bytes not transferred (stale), `count` times (default: always). */
+  | { kind: 'short-read'; residual: number; count?: number };
 
 /** mulberry32: small, fast, good enough to pick faults reproducibly. */
 export function seededRandom(seed: number): () => number {
@@ -47,6 +51,7 @@ export class Faults {
     }
     if (spec.kind === 'timeout') a.remaining = spec.count ?? 1;
     if (spec.kind === 'power-cut-after-writes') a.remaining = spec.writes;
+    if (spec.kind === 'short-read') a.remaining = spec.count ?? Infinity;
     this.active.push(a);
     return this;
   }
@@ -102,6 +107,21 @@ export class Faults {
       return lo;
     }
     return undefined;
+  }
+
+  /** The length READ MEDIA SERIAL NUMBER should claim instead of the truth, if a fault says so. */
+  rmsnLength(): number | undefined {
+    const a = this.active.find((x) => x.spec.kind === 'rmsn-length');
+    return a && a.spec.kind === 'rmsn-length' ? a.spec.length : undefined;
+  }
+
+  /** Bytes this READ should leave untransferred while answering GOOD (0 = none). */
+  takeShortRead(): number {
+    this.prune();
+    const a = this.active.find((x) => x.spec.kind === 'short-read');
+    if (!a || a.spec.kind !== 'short-read') return 0;
+    a.remaining--;
+    return a.spec.residual;
   }
 
   /** Counts a completed WRITE; true when the power must be cut now. */

@@ -10,8 +10,8 @@
  * directory. A failure restores the license slot, so the disc's directory, records and committed
  * copies are as they were.
  */
-import { RefusedError } from '../errors.js';
-import type { Scheme } from '../domain/index.js';
+import { ExitCode, MocopyError, RefusedError } from '../errors.js';
+import { MEDIUM_ID_MAX_BYTES, type Scheme } from '../domain/index.js';
 import { freeSlot, nextExtentOffset, type DirectoryEntry, type LicenseRecord } from '../formats/disc-layout.js';
 import type { BlockDevice, MediumIdResult, StreamOptions } from '../scsi/device-api.js';
 import { MediumChangedError } from '../scsi/device.js';
@@ -62,7 +62,14 @@ export class TargetCopy {
   async readMediumId(): Promise<MediumIdResult> {
     await this.device.setRemovalPrevented(true);
     this.locked = true;
-    this.mid = await this.device.mediumId();
+    const mid = await this.device.mediumId();
+    if (mid.id.length > MEDIUM_ID_MAX_BYTES) {
+      // The center binds licenses to at most 64 bytes; refused here, before anything is asked or billed.
+      throw new MocopyError('E_MEDIUM_ID_UNUSABLE', `${this.spec}: the drive reports a ${mid.id.length}-byte medium ID (${mid.method}); mocopy binds licenses to medium IDs of at most ${MEDIUM_ID_MAX_BYTES} bytes`, {
+        exitCode: ExitCode.DEVICE, hint: 'check the drive\'s medium-ID quirk (`mocopy probe-id`), or use another drive',
+      });
+    }
+    this.mid = mid;
     this.device.setMediumGuard(true);
     this.guarded = true;
     return this.mid;

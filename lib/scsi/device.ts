@@ -11,8 +11,10 @@ import { readMediumId, type DataInRunner } from './medium-id.js';
 import { parseInquiry, parseModeSense10, parseModeSense6, parseReadCapacity10, parseReadCapacity16, parseUnitSerial } from './parse.js';
 import { BUILTIN_QUIRKS, findQuirk, type MediumIdMethod, type Quirk } from './quirks.js';
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from './retry.js';
-import { checkResult, isInvalidField, isInvalidOpcode, ScsiError, TransportError } from './scsi-errors.js';
+import { FormatError } from '../errors.js';
+import { checkResult, DeviceAnswerError, isInvalidField, isInvalidOpcode, ScsiError, ShortTransferError, TransportError } from './scsi-errors.js';
 import type { DataDirection, ScsiResult, Transport } from './transport.js';
+import { answerProblem, MAX_SENSE_BYTES } from './validate.js';
 
 /** Default timeouts by command class (ms). */
 export const DEFAULT_TIMEOUTS = {
@@ -21,6 +23,11 @@ export const DEFAULT_TIMEOUTS = {
   sync: 120_000, // SYNCHRONIZE CACHE
   mechanical: 60_000, // START STOP UNIT
 };
+
+/** A READ that answers GOOD with a residual is sent again this many times in all before it fails. */
+export const SHORT_TRANSFER_ATTEMPTS = 3;
+/** Block sizes a drive may report (READ CAPACITY); anything else is a lie or a medium mocopy cannot use. */
+export const BLOCK_SIZES: readonly number[] = [512, 1024, 2048, 4096];
 
 export interface DeviceOptions {
   quirks?: readonly Quirk[];
@@ -78,7 +85,11 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
         if (e instanceof TypeError || e instanceof TransportError) throw e;
         throw new TransportError({ device: this.spec, cdb: cdbBytes, message: `${this.spec}: ${cdb.opcodeName(cdbBytes)} failed: ${(e as Error).message}`, cause: e, ...((e as NodeJS.ErrnoException).code ? { code: (e as NodeJS.ErrnoException).code! } : {}) });
       }
-      checkResult(this.spec, { cdb: cdbBytes, direction, timeoutMs }, result);
+      const cmd = { cdb: cdbBytes, direction, ...(data ? { data } : {}), timeoutMs };
+      const problem = answerProblem(cmd, result);
+      if (problem) throw new DeviceAnswerError(this.spec, cdbBytes, problem);
+      if (result.sense.length > MAX_SENSE_BYTES) result = { ...result, sense: Buffer.from(result.sense.subarray(0, MAX_SENSE_BYTES)) };
+      checkResult(this.spec, cmd, result);
       return result;
     }, this.retry, (e) => {
       // Any UNIT ATTENTION may mean the disc was swapped or the drive reset: invalidate what we know.
@@ -107,6 +118,30 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
     return buf.subarray(0, Math.max(0, alloc - r.residual));
   }
 
+  /** Sends a data-in command and parses the answer; an unparsable answer is the drive's fault, named as such. */
+  async answer<T>(cdbBytes: Buffer, alloc: number, parse: (b: Buffer) => T): Promise<T> {
+    const bytes = await this.dataIn(cdbBytes, alloc);
+    try {
+      return parse(bytes);
+    } catch (e) {
+      if (e instanceof FormatError) throw new DeviceAnswerError(this.spec, cdbBytes, e.message);
+      throw e;
+    }
+  }
+
+  /**
+   * A READ must move every byte asked for: GOOD with a residual is a short transfer, sent again a bounded
+   * number of times, then a typed error. The caller never sees the bytes that did not arrive.
+   */
+  private async readExact(cdbBytes: Buffer, buf: Buffer): Promise<void> {
+    let residual = 0;
+    for (let attempt = 1; attempt <= SHORT_TRANSFER_ATTEMPTS; attempt++) {
+      residual = (await this.run(cdbBytes, 'in', buf, this.timeouts.io)).residual;
+      if (residual === 0) return;
+    }
+    throw new ShortTransferError(this.spec, cdbBytes, buf.length, residual, SHORT_TRANSFER_ATTEMPTS);
+  }
+
   /** A raw command for `mocopy raw`: never throws on CHECK CONDITION, returns the result as is. */
   async raw(cdbBytes: Buffer, direction: DataDirection, data: Buffer | undefined, timeoutMs: number): Promise<RawResult> {
     const r = await this.transport.execute({ cdb: cdbBytes, direction, ...(data ? { data } : {}), timeoutMs });
@@ -114,13 +149,13 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
   }
 
   async inquiry(): Promise<InquiryInfo> {
-    if (!this.cachedInquiry) this.cachedInquiry = parseInquiry(await this.dataIn(cdb.inquiry({ alloc: 96 }), 96));
+    if (!this.cachedInquiry) this.cachedInquiry = await this.answer(cdb.inquiry({ alloc: 96 }), 96, parseInquiry);
     return this.cachedInquiry;
   }
 
   async unitSerial(): Promise<string | undefined> {
     try {
-      return parseUnitSerial(await this.dataIn(cdb.inquiry({ evpd: true, page: 0x80, alloc: 0xfc }), 0xfc)) || undefined;
+      return (await this.answer(cdb.inquiry({ evpd: true, page: 0x80, alloc: 0xfc }), 0xfc, parseUnitSerial)) || undefined;
     } catch (e) {
       if (isInvalidField(e)) return undefined;
       throw e;
@@ -133,8 +168,13 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
 
   async capacity(): Promise<Capacity> {
     if (this.cachedCapacity) return this.cachedCapacity;
-    const c10 = parseReadCapacity10(await this.dataIn(cdb.readCapacity10(), 8));
-    const cap = c10.saturated ? parseReadCapacity16(await this.dataIn(cdb.readCapacity16(32), 32)) : c10;
+    const rc10 = cdb.readCapacity10();
+    const c10 = await this.answer(rc10, 8, parseReadCapacity10);
+    const rc16 = cdb.readCapacity16(32);
+    const cap = c10.saturated ? await this.answer(rc16, 32, parseReadCapacity16) : c10;
+    // These two numbers size every buffer and bound every LBA from here on.
+    if (!BLOCK_SIZES.includes(cap.blockSize)) throw new DeviceAnswerError(this.spec, c10.saturated ? rc16 : rc10, `block size ${cap.blockSize} (expected ${BLOCK_SIZES.join(', ')})`);
+    if (!(cap.blockCount >= 1) || !Number.isSafeInteger(cap.bytes)) throw new DeviceAnswerError(this.spec, c10.saturated ? rc16 : rc10, `${cap.blockCount} blocks`);
     this.cachedCapacity = { blockSize: cap.blockSize, blockCount: cap.blockCount, bytes: cap.bytes };
     return this.cachedCapacity;
   }
@@ -173,7 +213,7 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
     for (let done = 0; done < blocks; done += per) {
       const n = Math.min(per, blocks - done);
       const slice = target.subarray(done * cap.blockSize, (done + n) * cap.blockSize);
-      await this.run(this.rwCdb(false, lba + done, n, false), 'in', slice, this.timeouts.io);
+      await this.readExact(this.rwCdb(false, lba + done, n, false), slice);
     }
   }
 
@@ -202,10 +242,10 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
 
   async isWriteProtected(): Promise<boolean> {
     try {
-      return parseModeSense6(await this.dataIn(cdb.modeSense6({ page: 0x3f, alloc: 0xfc }), 0xfc)).writeProtected;
+      return (await this.answer(cdb.modeSense6({ page: 0x3f, alloc: 0xfc }), 0xfc, parseModeSense6)).writeProtected;
     } catch (e) {
       if (!isInvalidOpcode(e) && !isInvalidField(e)) throw e;
-      return parseModeSense10(await this.dataIn(cdb.modeSense10({ page: 0x3f, alloc: 0x200 }), 0x200)).writeProtected;
+      return (await this.answer(cdb.modeSense10({ page: 0x3f, alloc: 0x200 }), 0x200, parseModeSense10)).writeProtected;
     }
   }
 
@@ -248,7 +288,7 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
       const buf = ring ? ring[ringAt++ % ring.length]!.subarray(0, n * cap.blockSize) : Buffer.allocUnsafe(n * cap.blockSize);
       const at = lba + next;
       next += n;
-      const p = this.run(this.rwCdb(false, at, n, false), 'in', buf, this.timeouts.io).then(() => buf);
+      const p = this.readExact(this.rwCdb(false, at, n, false), buf).then(() => buf);
       p.catch(() => undefined); // surfaced when awaited in order
       pending.push(p);
     };

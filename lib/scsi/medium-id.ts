@@ -9,7 +9,7 @@ import * as cdb from './cdb.js';
 import type { InquiryInfo, MediumIdResult } from './device-api.js';
 import { parseConfiguration, parseMediaSerialNumber, parseSupportedOpcodes, parseSupportedVpdPages, parseUnitSerial, parseVpdPage } from './parse.js';
 import type { MediumIdMethod, Quirk } from './quirks.js';
-import { isInvalidField, isInvalidOpcode, ScsiError } from './scsi-errors.js';
+import { DeviceAnswerError, isInvalidField, isInvalidOpcode, ScsiError } from './scsi-errors.js';
 
 /** What medium-ID methods need from a device: send a data-in CDB, get the bytes back. */
 export interface DataInRunner {
@@ -41,6 +41,12 @@ export function methodName(m: MediumIdMethod): string {
   }
 }
 
+/**
+ * The longest media serial number accepted. SPC leaves it open; real MO and optical drives report a few
+ * dozen bytes. The drive's own claim sizes the second command's buffer, so it is bounded before use.
+ */
+export const MAX_MEDIA_SERIAL_BYTES = 256;
+
 /** READ MEDIA SERIAL NUMBER: ask 4 bytes for the length, then length+4 (rounded up to 4). */
 export async function readMediaSerial(dev: DataInRunner): Promise<Buffer> {
   let head: Buffer;
@@ -52,8 +58,12 @@ export async function readMediaSerial(dev: DataInRunner): Promise<Buffer> {
   }
   const { length } = parseMediaSerialNumber(head);
   if (length === 0) throw new NoMediumIdError(dev.spec, 'READ MEDIA SERIAL NUMBER (it answered an empty serial: no medium ID on this disc)');
+  if (length > MAX_MEDIA_SERIAL_BYTES) {
+    throw new DeviceAnswerError(dev.spec, cdb.readMediaSerialNumber(4), `it claims a ${length}-byte media serial number (at most ${MAX_MEDIA_SERIAL_BYTES} are accepted)`);
+  }
   const alloc = (length + 4 + 3) & ~3;
   const full = parseMediaSerialNumber(await dev.dataIn(cdb.readMediaSerialNumber(alloc), alloc));
+  if (full.length !== length) throw new DeviceAnswerError(dev.spec, cdb.readMediaSerialNumber(alloc), `it claimed a ${length}-byte serial number, then ${full.length}`);
   if (!full.complete) throw new NoMediumIdError(dev.spec, 'READ MEDIA SERIAL NUMBER (the answer was cut short)');
   return Buffer.from(full.serial);
 }

@@ -100,6 +100,28 @@ export class TransportError extends MocopyError {
   }
 }
 
+/** The drive answered GOOD but its answer cannot be true (a length past any limit, an impossible capacity). */
+export class DeviceAnswerError extends TransportError {
+  constructor(device: string, cdb: Uint8Array, detail: string) {
+    super({
+      device, cdb, code: 'E_BAD_ANSWER',
+      message: `${device}: ${opcodeName(cdb)} [${cdbHex(cdb)}]: the drive's answer is not credible: ${detail}`,
+      hint: 'the drive or its firmware misbehaves: try another drive; `mocopy raw` shows its raw answer',
+    });
+  }
+}
+
+/** A READ answered GOOD but moved fewer bytes than asked for, again after the retries: the missing bytes never reach a caller. */
+export class ShortTransferError extends TransportError {
+  constructor(device: string, cdb: Uint8Array, readonly requested: number, readonly residual: number, attempts: number) {
+    super({
+      device, cdb, code: 'E_SHORT_TRANSFER',
+      message: `${device}: ${opcodeName(cdb)} [${cdbHex(cdb)}] returned GOOD with ${residual} of ${requested} bytes not transferred (${attempts} attempts)`,
+      hint: 'the drive or the cable drops data: check the connection, or try another drive',
+    });
+  }
+}
+
 /**
  * Turns a transport's answer into success or a typed error. RECOVERED ERROR and NO SENSE are not
  * failures (the data is good); everything else that is not GOOD is.
