@@ -10,6 +10,9 @@
 namespace mocopy {
 namespace {
 
+constexpr double kMinTimeoutMs = 1;
+constexpr double kMaxTimeoutMs = 24.0 * 60 * 60 * 1000;
+
 struct HandleEntry {
   OsHandle os;
   int inFlight = 0;
@@ -53,8 +56,10 @@ class ExecuteWorker : public Napi::AsyncWorker {
     req_.timeoutMs = timeoutMs;
     if (data.IsTypedArray()) {
       Napi::Uint8Array arr = data.As<Napi::Uint8Array>();
-      // The data buffer is used in place; the reference keeps it alive until the command ends.
+      // The data buffer is used in place; the references keep the view and its ArrayBuffer alive until the
+      // command ends. (N-API cannot forbid a transfer that detaches it meanwhile: that is checked on completion.)
       dataRef_ = Napi::Persistent(data.As<Napi::Object>());
+      bufferRef_ = Napi::Persistent(arr.ArrayBuffer());
       req_.data = arr.Data();
       req_.dataLen = arr.ByteLength();
     }
@@ -70,7 +75,16 @@ class ExecuteWorker : public Napi::AsyncWorker {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     Release(id_);
+    const bool detached = !bufferRef_.IsEmpty() && bufferRef_.Value().IsDetached();
     dataRef_.Reset();
+    bufferRef_.Reset();
+    if (detached) {
+      // The caller gave its memory away while the device was using it: nothing it holds now is the answer.
+      Napi::Error e = Napi::Error::New(env, "the data buffer was detached (transferred) while the command was in flight");
+      e.Set("code", Napi::String::New(env, "EDETACHED"));
+      deferred_.Reject(e.Value());
+      return;
+    }
     if (failed_) {
       deferred_.Reject(MakeOsError(env, err_, "handle " + std::to_string(id_)).Value());
       return;
@@ -88,6 +102,7 @@ class ExecuteWorker : public Napi::AsyncWorker {
   void OnError(const Napi::Error& e) override {
     Release(id_);
     dataRef_.Reset();
+    bufferRef_.Reset();
     deferred_.Reject(e.Value());
   }
 
@@ -98,6 +113,7 @@ class ExecuteWorker : public Napi::AsyncWorker {
   uint8_t cdb_[16] = {0};
   size_t cdbLen_ = 0;
   Napi::ObjectReference dataRef_;
+  Napi::Reference<Napi::ArrayBuffer> bufferRef_;
   Request req_;
   Response resp_;
   OsError err_;
@@ -173,17 +189,23 @@ Napi::Value Execute(const Napi::CallbackInfo& info) {
     return env.Null();
   }
   Napi::Value data = info[3];
+  if (data.IsTypedArray() && data.As<Napi::TypedArray>().ArrayBuffer().IsDetached()) {
+    Napi::TypeError::New(env, "the data buffer is detached").ThrowAsJavaScriptException();
+    return env.Null();
+  }
   bool hasData = data.IsTypedArray() && data.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array &&
                  data.As<Napi::Uint8Array>().ByteLength() > 0;
   if ((dir == 0) == hasData) {
     Napi::TypeError::New(env, "direction and data buffer disagree").ThrowAsJavaScriptException();
     return env.Null();
   }
-  if (!info[4].IsNumber() || info[4].As<Napi::Number>().DoubleValue() <= 0) {
-    Napi::TypeError::New(env, "timeoutMs must be a positive number").ThrowAsJavaScriptException();
+  // The same range native-transport.ts checks (validate.ts): a NaN or a huge value never reaches the OS.
+  const double timeoutMs = info[4].IsNumber() ? info[4].As<Napi::Number>().DoubleValue() : -1;
+  if (!(timeoutMs >= kMinTimeoutMs && timeoutMs <= kMaxTimeoutMs)) {
+    Napi::TypeError::New(env, "timeoutMs must be a number from 1 to 86400000 (24 h)").ThrowAsJavaScriptException();
     return env.Null();
   }
-  uint32_t timeout = static_cast<uint32_t>(info[4].As<Napi::Number>().DoubleValue());
+  uint32_t timeout = static_cast<uint32_t>(timeoutMs);
   int32_t id = info[0].As<Napi::Number>().Int32Value();
   auto* w = new ExecuteWorker(env, id, h->os, cdb, static_cast<Direction>(dir), hasData ? data : env.Undefined(), timeout);
   h->inFlight++;

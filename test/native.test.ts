@@ -105,6 +105,23 @@ describe('the real addon (built by npm ci / node-gyp)', () => {
     assert.throws(() => binding.execute(h, cdb.testUnitReady(), 0, undefined, -5), TypeError);
     assert.throws(() => binding.execute(h, cdb.testUnitReady(), 7 as 0, undefined, 10), TypeError);
     assert.throws(() => binding.execute(999999, cdb.testUnitReady(), 0, undefined, 10), /closed or was never opened/);
+    // Timeouts outside 1 ms..24 h never reach the OS (validated in TypeScript and again here).
+    for (const t of [Number.NaN, Number.POSITIVE_INFINITY, 0, 0.5, 86_400_001, 1e12]) {
+      assert.throws(() => binding.execute(h, cdb.testUnitReady(), 0, undefined, t), /timeoutMs must be a number from 1 to 86400000/, String(t));
+    }
+    binding.close(h);
+  });
+  it('a detached data buffer is refused at submit; one detached in flight fails the command (EDETACHED)', async () => {
+    const f = join(t.dir, 'file.bin');
+    writeFileSync(f, Buffer.alloc(16));
+    const h = binding.open(f, { write: false });
+    const gone = new Uint8Array(new ArrayBuffer(2048));
+    structuredClone(gone.buffer, { transfer: [gone.buffer] });
+    assert.throws(() => binding.execute(h, cdb.read10(0, 1), 1, gone as Buffer, 1000), /detached/);
+    const buf = new Uint8Array(new ArrayBuffer(2048));
+    const p = binding.execute(h, cdb.read10(0, 1), 1, buf as Buffer, 1000);
+    structuredClone(buf.buffer, { transfer: [buf.buffer] }); // before the worker's completion runs on this thread
+    await assert.rejects(p, (e: NodeJS.ErrnoException) => e.code === 'EDETACHED');
     binding.close(h);
   });
   it('many commands in flight and a close in the middle neither crash nor leak the handle', async () => {
