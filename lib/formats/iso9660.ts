@@ -243,8 +243,52 @@ export interface IsoVolume {
   root: IsoEntry;
 }
 
-const MAX_DIR_BYTES = 16 << 20;
-const MAX_DEPTH = 16;
+// ---------------------------------------------------------------------------- reader limits
+// A master comes from outside the station, so every structure the reader follows is bounded: a
+// hostile image (issue 17: a catalog chained over 360,000 zero-length extents) must end in a
+// FormatError after a bounded amount of reading and memory. docs/master.md lists these limits.
+
+/** Bytes in one directory's extent. A master's /PROGRAMS with 9999 programs takes ~440 KiB. */
+export const MAX_DIR_BYTES = 16 << 20;
+/**
+ * Directory records in one directory, '.' and '..' and every piece of a multi-extent file included.
+ * A master's /PROGRAMS holds at most 9999 files plus '.' and '..'.
+ */
+export const MAX_DIR_RECORDS = 16_384;
+/**
+ * Extents of one (multi-extent) file, zero-length ones included. One extent holds up to 4 GiB − 1 byte,
+ * so a file on any optical disc needs at most 3 (a CD or DVD file needs 1 or 2); 64 covers 256 GiB.
+ */
+export const MAX_EXTENTS_PER_FILE = 64;
+/** Directory records read by one path lookup, over all the directories it walks (2 × MAX_DIR_RECORDS). */
+export const MAX_LOOKUP_RECORDS = 32_768;
+/** Directory bytes read by one path lookup, over all the directories it walks (2 × MAX_DIR_BYTES). */
+export const MAX_LOOKUP_DIR_BYTES = 32 << 20;
+/** Components of a path looked up (and so directories walked). A master's deepest file is at depth 2. */
+export const MAX_DEPTH = 16;
+/**
+ * The path table size in the Primary Volume Descriptor. The reader walks directories rather than the
+ * path table, but a volume claiming a larger one is not a master: a master's takes about 30 bytes, and
+ * 1 MiB holds the entries of more than 25,000 directories with 30-character names.
+ */
+export const MAX_PATH_TABLE_BYTES = 1 << 20;
+/** Sectors read per command while a directory is parsed, so a limit is met before the rest is read. */
+const DIR_READ_SECTORS = 16;
+
+/** A path lookup found no entry of that name (the volume itself may be sound). */
+export class IsoNotFoundError extends FormatError {}
+
+/** What one lookup may still read; readDirectory charges it and throws when it runs out. */
+export interface LookupBudget {
+  /** The path the lookup is for, named in the error. */
+  path: string;
+  records: number;
+  bytes: number;
+}
+
+export function lookupBudget(path: string): LookupBudget {
+  return { path, records: MAX_LOOKUP_RECORDS, bytes: MAX_LOOKUP_DIR_BYTES };
+}
 
 export async function readVolume(read: ReadSectors, totalSectors?: number): Promise<IsoVolume> {
   for (let lba = SYSTEM_AREA_SECTORS; lba < SYSTEM_AREA_SECTORS + 32; lba++) {
@@ -261,6 +305,14 @@ export async function readVolume(read: ReadSectors, totalSectors?: number): Prom
     const root = parseRecord(s.subarray(156, 190), 'root directory record');
     if (!root || !root.isDir) throw new FormatError('ISO 9660: bad root directory record');
     if (totalSectors !== undefined && total > totalSectors) throw new FormatError(`ISO 9660: volume claims ${total} sectors, the medium has ${totalSectors} (truncated image?)`);
+    const pathTableBytes = s.readUInt32LE(132);
+    if (pathTableBytes > MAX_PATH_TABLE_BYTES) {
+      throw new FormatError(`ISO 9660: the volume descriptor claims a path table of ${pathTableBytes} bytes; the limit is ${MAX_PATH_TABLE_BYTES} (MAX_PATH_TABLE_BYTES)`);
+    }
+    const pathTableSectors = Math.ceil(pathTableBytes / SECTOR);
+    for (const at of [s.readUInt32LE(140), s.readUInt32BE(148)]) {
+      if (pathTableBytes > 0 && at + pathTableSectors > total) throw new FormatError(`ISO 9660: the path table lies past the end of the volume (sector ${at}, ${pathTableBytes} bytes, volume of ${total} sectors)`);
+    }
     return { volumeId: s.toString('latin1', 40, 72).trim(), totalSectors: total, root };
   }
   throw new FormatError('ISO 9660: no Primary Volume Descriptor found');
@@ -278,38 +330,73 @@ function parseRecord(r: Buffer, where: string): IsoEntry | undefined {
   return { name, isDir: !!(r[25]! & 0x02), extents: [{ lba: r.readUInt32LE(2), size }], size };
 }
 
-/** Lists a directory's entries ('.' and '..' left out; multi-extent files merged). */
-export async function readDirectory(read: ReadSectors, dir: IsoEntry, volumeSectors?: number): Promise<IsoEntry[]> {
-  if (!dir.isDir) throw new FormatError(`ISO 9660: ${dir.name} is not a directory`);
+/** '/', '/PROGRAMS', 'PROGRAMS/P0001.ENC': how errors name a directory and a file in it. */
+function joinIsoPath(dir: string, name: string): string {
+  return dir.endsWith('/') ? `${dir}${name}` : `${dir}/${name}`;
+}
+
+export interface ReadDirectoryOptions {
+  /** How errors name the directory (default: its name, '/' for the root). */
+  path?: string;
+  /** What the whole lookup may still read; charged as the directory is read. */
+  budget?: LookupBudget;
+}
+
+/**
+ * Lists a directory's entries ('.' and '..' left out; multi-extent files merged). The directory is read
+ * DIR_READ_SECTORS at a time and every limit is checked as records are parsed, so a hostile directory
+ * is refused without reading it all.
+ */
+export async function readDirectory(read: ReadSectors, dir: IsoEntry, volumeSectors?: number, opts: ReadDirectoryOptions = {}): Promise<IsoEntry[]> {
+  const where = opts.path ?? (dir.name === '.' || dir.name === '' ? '/' : dir.name);
+  const budget = opts.budget;
+  if (!dir.isDir) throw new FormatError(`ISO 9660: ${where} is not a directory`);
   const ext = dir.extents[0]!;
-  if (ext.size > MAX_DIR_BYTES) throw new FormatError(`ISO 9660: directory ${dir.name} claims ${ext.size} bytes`);
+  if (ext.size > MAX_DIR_BYTES) throw new FormatError(`ISO 9660: directory ${where} claims ${ext.size} bytes; the limit is ${MAX_DIR_BYTES} (MAX_DIR_BYTES)`);
   const sectors = Math.ceil(ext.size / SECTOR);
-  if (volumeSectors !== undefined && ext.lba + sectors > volumeSectors) throw new FormatError(`ISO 9660: directory ${dir.name} lies past the end of the volume`);
-  const data = sectors ? await read(ext.lba, sectors) : Buffer.alloc(0);
+  if (volumeSectors !== undefined && ext.lba + sectors > volumeSectors) throw new FormatError(`ISO 9660: directory ${where} lies past the end of the volume`);
   const out: IsoEntry[] = [];
-  let off = 0;
+  let records = 0;
+  /** The multi-extent file whose chain is open (its last record had the multi-extent flag). */
   let multi: IsoEntry | undefined;
-  while (off < ext.size) {
-    const len = data[off] ?? 0;
-    if (len === 0) {
-      off = (Math.floor(off / SECTOR) + 1) * SECTOR; // padding to the next sector
-      continue;
+  for (let first = 0; first < sectors; first += DIR_READ_SECTORS) {
+    const count = Math.min(DIR_READ_SECTORS, sectors - first);
+    if (budget) {
+      budget.bytes -= count * SECTOR;
+      if (budget.bytes < 0) throw new FormatError(`ISO 9660: ${budget.path}: the lookup read more than ${MAX_LOOKUP_DIR_BYTES} bytes of directories (MAX_LOOKUP_DIR_BYTES), in ${where}`);
     }
-    if (off % SECTOR + len > SECTOR) throw new FormatError(`ISO 9660: a record in ${dir.name} crosses a sector boundary`);
-    const e = parseRecord(data.subarray(off, off + Math.max(len, 34)), `record in ${dir.name}`);
-    const flags = data[off + 25]!;
-    off += len;
-    if (!e || e.name === '.' || e.name === '..') continue;
-    if (multi && multi.name === e.name) {
-      multi.extents.push(...e.extents);
-      multi.size += e.size;
-    } else {
-      out.push(e);
-      multi = undefined;
+    const data = await read(ext.lba + first, count);
+    if (data.length < count * SECTOR) throw new FormatError(`ISO 9660: directory ${where}: short read at sector ${ext.lba + first}`);
+    for (let s = 0; s < count; s++) {
+      const base = s * SECTOR;
+      const end = Math.min(SECTOR, ext.size - (first + s) * SECTOR);
+      let off = 0;
+      while (off < end) {
+        const len = data[base + off]!;
+        if (len === 0) break; // padding to the next sector
+        if (off + len > SECTOR) throw new FormatError(`ISO 9660: a record in ${where} crosses a sector boundary`);
+        if (++records > MAX_DIR_RECORDS) throw new FormatError(`ISO 9660: directory ${where} has more than ${MAX_DIR_RECORDS} records (MAX_DIR_RECORDS)`);
+        if (budget && --budget.records < 0) throw new FormatError(`ISO 9660: ${budget.path}: the lookup read more than ${MAX_LOOKUP_RECORDS} directory records (MAX_LOOKUP_RECORDS), in ${where}`);
+        const at = base + off;
+        const e = parseRecord(data.subarray(at, at + Math.max(len, 34)), `record in ${where}`);
+        const flags = data[at + 25]!;
+        off += len;
+        if (!e || e.name === '.' || e.name === '..') continue;
+        if (multi && multi.name === e.name) {
+          if (multi.extents.length >= MAX_EXTENTS_PER_FILE) {
+            throw new FormatError(`ISO 9660: file ${joinIsoPath(where, normalizeIsoName(e.name))} has more than ${MAX_EXTENTS_PER_FILE} extents (MAX_EXTENTS_PER_FILE, zero-length extents included)`);
+          }
+          multi.extents.push(...e.extents);
+          multi.size += e.size;
+        } else {
+          if (multi) throw new FormatError(`ISO 9660: file ${joinIsoPath(where, normalizeIsoName(multi.name))}: its multi-extent chain is cut off by ${e.name}`);
+          out.push(e);
+        }
+        multi = flags & 0x80 ? out[out.length - 1] : undefined;
+      }
     }
-    if (flags & 0x80) multi = out[out.length - 1];
-    else multi = undefined;
   }
+  if (multi) throw new FormatError(`ISO 9660: file ${joinIsoPath(where, normalizeIsoName(multi.name))}: its multi-extent chain does not end in ${where}`);
   return out;
 }
 
@@ -320,16 +407,19 @@ export function normalizeIsoName(name: string): string {
 
 export async function lookupPath(read: ReadSectors, vol: IsoVolume, path: string): Promise<IsoEntry> {
   const parts = path.split('/').filter(Boolean);
-  if (parts.length > MAX_DEPTH) throw new FormatError(`ISO 9660: path ${path} is too deep`);
+  if (parts.length > MAX_DEPTH) throw new FormatError(`ISO 9660: path ${path} is deeper than ${MAX_DEPTH} levels (MAX_DEPTH)`);
+  const budget = lookupBudget(path);
   let cur = vol.root;
+  let at = '/';
   const seen = new Set<number>([cur.extents[0]!.lba]);
   for (const part of parts) {
-    const entries = await readDirectory(read, cur, vol.totalSectors);
+    const entries = await readDirectory(read, cur, vol.totalSectors, { path: at, budget });
     const want = normalizeIsoName(part);
     const next = entries.find((e) => normalizeIsoName(e.name) === want);
-    if (!next) throw new FormatError(`ISO 9660: ${path}: "${part}" not found`);
+    if (!next) throw new IsoNotFoundError(`ISO 9660: ${path}: "${part}" not found`);
+    at = joinIsoPath(at, want);
     if (next.isDir) {
-      if (seen.has(next.extents[0]!.lba)) throw new FormatError(`ISO 9660: directory loop at ${part}`);
+      if (seen.has(next.extents[0]!.lba)) throw new FormatError(`ISO 9660: directory loop at ${at}`);
       seen.add(next.extents[0]!.lba);
     }
     cur = next;

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { FormatError, UsageError } from '../errors.js';
 import { decryptStream, encryptedSize, Purpose, streamIdFor } from '../crypto/stream-aead.js';
 import { CATALOG_PATH, decodeCatalog, findCatalogEntry, MAX_CATALOG_BYTES, type CatalogEntry, type MasterCatalog } from '../formats/catalog.js';
-import { lookupPath, readVolume, SECTOR, type IsoVolume, type ReadSectors } from '../formats/iso9660.js';
+import { IsoNotFoundError, lookupPath, readVolume, SECTOR, type IsoEntry, type IsoVolume, type ReadSectors } from '../formats/iso9660.js';
 import type { BlockDevice, StreamOptions } from '../scsi/device-api.js';
 
 export interface OpenedMaster {
@@ -20,6 +20,25 @@ function sectorReader(device: BlockDevice): ReadSectors {
   return (lba, count) => device.read(lba, count);
 }
 
+/**
+ * Reads the catalog file's extents one at a time, in order: zero-length extents are not read, and the
+ * running size is checked against MAX_CATALOG_BYTES before each read, so a hostile chain of extents
+ * costs neither memory nor a flood of commands in flight.
+ */
+async function readCatalogBytes(device: BlockDevice, entry: IsoEntry): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for (const x of entry.extents) {
+    if (x.size === 0) continue;
+    total += x.size;
+    if (total > MAX_CATALOG_BYTES) throw new FormatError(`${device.spec}: the catalog ${CATALOG_PATH.slice(1)} runs past ${MAX_CATALOG_BYTES} bytes (MAX_CATALOG_BYTES)`);
+    const b = await device.read(x.lba, Math.ceil(x.size / SECTOR));
+    if (b.length < x.size) throw new FormatError(`${device.spec}: short read of the catalog at sector ${x.lba}`);
+    parts.push(b.subarray(0, x.size));
+  }
+  return Buffer.concat(parts, total);
+}
+
 /** Reads the ISO volume and the catalog through the drive. */
 export async function openMaster(device: BlockDevice): Promise<OpenedMaster> {
   const cap = await device.capacity();
@@ -27,10 +46,16 @@ export async function openMaster(device: BlockDevice): Promise<OpenedMaster> {
   const read = sectorReader(device);
   const volume = await readVolume(read, cap.blockCount);
   const entry = await lookupPath(read, volume, CATALOG_PATH).catch((e) => {
+    // A volume that breaks one of the reader's limits is reported as such (docs/master.md), not as "no catalog".
+    if (e instanceof FormatError && !(e instanceof IsoNotFoundError)) throw new FormatError(`${device.spec}: ${e.message}`, { cause: e });
     throw new FormatError(`${device.spec}: this disc is not a mocopy master (no ${CATALOG_PATH.slice(1)} catalog)`, { cause: e });
   });
-  if (entry.isDir || entry.size > MAX_CATALOG_BYTES) throw new FormatError(`${device.spec}: bad catalog file`);
-  const buf = Buffer.concat(await Promise.all(entry.extents.map((x) => device.read(x.lba, Math.max(1, Math.ceil(x.size / SECTOR))).then((b) => b.subarray(0, x.size)))));
+  if (entry.isDir) throw new FormatError(`${device.spec}: bad catalog file (${CATALOG_PATH.slice(1)} is a directory)`);
+  // Refused on the size the directory records claim, before any of the catalog is read.
+  if (entry.size > MAX_CATALOG_BYTES) {
+    throw new FormatError(`${device.spec}: the catalog ${CATALOG_PATH.slice(1)} is ${entry.size} bytes in ${entry.extents.length} extent${entry.extents.length === 1 ? '' : 's'}; a catalog is at most ${MAX_CATALOG_BYTES} bytes (MAX_CATALOG_BYTES)`);
+  }
+  const buf = await readCatalogBytes(device, entry);
   const catalog = decodeCatalog(buf, device.spec);
   for (const [i, e] of catalog.contents.entries()) {
     // The stream format fixes the encrypted size; a catalog that disagrees was not made by `master build`.
