@@ -61,13 +61,13 @@ export function createStreamHeader(o: { purpose: number; plainLength: number; st
 }
 
 export function parseStreamHeader(sector: Buffer): StreamHeader {
-  if (sector.length < HEADER_SECTOR) throw new IntegrityError(`encrypted program: header is truncated (${sector.length} of ${HEADER_SECTOR} bytes)`);
-  if (sector.toString('latin1', 0, 8) !== MAGIC) throw new IntegrityError('encrypted program: bad header magic (not a mocopy encrypted program, or damaged)');
-  if (sector[8] !== 1) throw new IntegrityError(`encrypted program: unsupported version ${sector[8]}`);
-  if (sector.readUInt32BE(12) !== PLAIN_CHUNK) throw new IntegrityError('encrypted program: unsupported chunk size');
-  for (let i = HEADER_BYTES; i < HEADER_SECTOR; i++) if (sector[i] !== 0) throw new IntegrityError('encrypted program: header padding is not zero (altered)');
+  if (sector.length < HEADER_SECTOR) throw new IntegrityError(`encrypted program: header is truncated (${sector.length} of ${HEADER_SECTOR} bytes)`, undefined, { streamOffset: 0 });
+  if (sector.toString('latin1', 0, 8) !== MAGIC) throw new IntegrityError('encrypted program: bad header magic (not a mocopy encrypted program, or damaged)', undefined, { streamOffset: 0 });
+  if (sector[8] !== 1) throw new IntegrityError(`encrypted program: unsupported version ${sector[8]}`, undefined, { streamOffset: 0 });
+  if (sector.readUInt32BE(12) !== PLAIN_CHUNK) throw new IntegrityError('encrypted program: unsupported chunk size', undefined, { streamOffset: 0 });
+  for (let i = HEADER_BYTES; i < HEADER_SECTOR; i++) if (sector[i] !== 0) throw new IntegrityError('encrypted program: header padding is not zero (altered)', undefined, { streamOffset: 0 });
   const len = sector.readBigUInt64BE(16);
-  if (len > BigInt(Number.MAX_SAFE_INTEGER)) throw new IntegrityError('encrypted program: impossible length');
+  if (len > BigInt(Number.MAX_SAFE_INTEGER)) throw new IntegrityError('encrypted program: impossible length', undefined, { streamOffset: 0 });
   return {
     purpose: sector[9]!, plainLength: Number(len), noncePrefix: Buffer.from(sector.subarray(24, 31)),
     streamId: Buffer.from(sector.subarray(32, 64)), bytes: Buffer.from(sector.subarray(0, HEADER_BYTES)),
@@ -100,11 +100,17 @@ export function cipherChunkLength(h: StreamHeader, index: number): number {
   return h.plainLength - (n - 1) * PLAIN_CHUNK + TAG_BYTES;
 }
 
+/** Byte offset of chunk `index` in the encrypted stream (after the header sector). */
+export function chunkOffset(index: number): number {
+  return HEADER_SECTOR + index * CIPHER_CHUNK;
+}
+
 /** Decrypts one chunk (random access). The index and finality are authenticated. */
 export function decryptChunkAt(key: Uint8Array, h: StreamHeader, index: number, chunk: Uint8Array): Buffer {
   const n = chunkCount(h.plainLength);
-  if (index < 0 || index >= n) throw new IntegrityError(`encrypted program: chunk ${index} is beyond the last chunk ${n - 1}`);
-  if (chunk.length !== cipherChunkLength(h, index)) throw new IntegrityError(`encrypted program: chunk ${index} has ${chunk.length} bytes, expected ${cipherChunkLength(h, index)} (truncated or altered)`);
+  const at = { streamOffset: chunkOffset(index) };
+  if (index < 0 || index >= n) throw new IntegrityError(`encrypted program: chunk ${index} is beyond the last chunk ${n - 1}`, undefined, at);
+  if (chunk.length !== cipherChunkLength(h, index)) throw new IntegrityError(`encrypted program: chunk ${index} has ${chunk.length} bytes, expected ${cipherChunkLength(h, index)} (truncated or altered)`, undefined, at);
   const d = createDecipheriv('aes-256-gcm', key, nonce(h, index, index === n - 1));
   d.setAAD(h.bytes);
   d.setAuthTag(chunk.subarray(chunk.length - TAG_BYTES));
@@ -112,7 +118,7 @@ export function decryptChunkAt(key: Uint8Array, h: StreamHeader, index: number, 
   try {
     d.final();
   } catch {
-    throw new IntegrityError(`encrypted program: chunk ${index} failed authentication (wrong key, or the data was altered, reordered or truncated)`);
+    throw new IntegrityError(`encrypted program: chunk ${index} failed authentication (wrong key, or the data was altered, reordered or truncated)`, undefined, at);
   }
   return out;
 }
@@ -195,8 +201,8 @@ export async function* decryptStream(key: Uint8Array, source: AsyncIterable<Uint
   }
   const head = Buffer.concat(pending, have);
   const h = parseStreamHeader(head);
-  if (opts.streamId && !h.streamId.equals(opts.streamId)) throw new IntegrityError('encrypted program: it belongs to another content ID (stream ID mismatch)');
-  if (opts.purpose !== undefined && h.purpose !== opts.purpose) throw new IntegrityError(`encrypted program: unexpected purpose ${h.purpose}`);
+  if (opts.streamId && !h.streamId.equals(opts.streamId)) throw new IntegrityError('encrypted program: it belongs to another content ID (stream ID mismatch)', undefined, { streamOffset: 0 });
+  if (opts.purpose !== undefined && h.purpose !== opts.purpose) throw new IntegrityError(`encrypted program: unexpected purpose ${h.purpose}`, undefined, { streamOffset: 0 });
   const rest = head.subarray(HEADER_SECTOR);
   async function* remaining(): AsyncGenerator<Uint8Array> {
     if (rest.length) yield rest;
@@ -210,9 +216,9 @@ export async function* decryptStream(key: Uint8Array, source: AsyncIterable<Uint
   const n = chunkCount(h.plainLength);
   let index = 0;
   for await (const chunk of rechunk(remaining(), CIPHER_CHUNK)) {
-    if (index >= n) throw new IntegrityError(`encrypted program: extra data after the final chunk ${n - 1}`);
+    if (index >= n) throw new IntegrityError(`encrypted program: extra data after the final chunk ${n - 1}`, undefined, { streamOffset: chunkOffset(index) });
     yield decryptChunkAt(key, h, index, chunk);
     index++;
   }
-  if (index < n) throw new IntegrityError(`encrypted program: truncated: chunk ${index} of ${n} is missing`);
+  if (index < n) throw new IntegrityError(`encrypted program: truncated: chunk ${index} of ${n} is missing`, undefined, { streamOffset: chunkOffset(index) });
 }

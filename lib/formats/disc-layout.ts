@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { FormatError } from '../errors.js';
-import type { Scheme } from '../domain/index.js';
+import { isContentId, isScheme, type Scheme } from '../domain/index.js';
 
 export const LABEL_OFFSET = 0;
 export const LABEL_BYTES = 2048;
@@ -184,19 +184,71 @@ export function encodeDirectory(d: Directory): Buffer {
   return b;
 }
 
-/** A directory copy, or undefined when empty or invalid (torn write, damage). */
+/**
+ * A directory copy; undefined when empty or torn (bad magic, length or checksum: the other copy then
+ * stands). A copy whose checksum holds but whose content is malformed was written that way on purpose
+ * or by a broken writer — not a torn write to fall back from — so it is a FormatError.
+ */
 export function decodeDirectory(b: Buffer): Directory | undefined {
   if (b.length < 52 || b.toString('latin1', 0, 8) !== DIR_MAGIC) return undefined;
   const len = b.readUInt32BE(16);
   if (20 + len + 32 > b.length) return undefined;
   if (!sha(b.subarray(0, 20 + len)).equals(b.subarray(20 + len, 20 + len + 32))) return undefined;
+  let o: { v?: unknown; generation?: unknown; entries?: unknown };
   try {
-    const o = JSON.parse(b.toString('utf8', 20, 20 + len));
-    if (o.v !== 1 || !Array.isArray(o.entries) || o.generation !== Number(b.readBigUInt64BE(8))) return undefined;
-    return { generation: o.generation, entries: o.entries as DirectoryEntry[] };
+    o = JSON.parse(b.toString('utf8', 20, 20 + len));
   } catch {
-    return undefined;
+    throw new FormatError('disc directory: the checksum holds but the content is not JSON');
   }
+  if (!o || typeof o !== 'object' || o.v !== 1) throw new FormatError('disc directory: unsupported version');
+  if (o.generation !== Number(b.readBigUInt64BE(8))) throw new FormatError('disc directory: the generation in the header and in the body differ');
+  return { generation: o.generation as number, entries: checkEntries(o.entries) };
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const MAX_NAME_LENGTH = 256;
+
+/** The entries' types and counts, entry by entry (no medium needed). */
+function checkEntries(raw: unknown): DirectoryEntry[] {
+  if (!Array.isArray(raw)) throw new FormatError('disc directory: entries is not a list');
+  if (raw.length > SLOT_COUNT) throw new FormatError(`disc directory: ${raw.length} entries, a disc holds at most ${SLOT_COUNT}`);
+  return raw.map((e: unknown, i: number) => {
+    const bad = (what: string) => new FormatError(`disc directory: entry ${i}: ${what}`);
+    if (!e || typeof e !== 'object' || Array.isArray(e)) throw bad('not an object');
+    const x = e as Record<string, unknown>;
+    if (!isContentId(x.contentId)) throw bad('bad contentId');
+    if (typeof x.name !== 'string' || x.name.length > MAX_NAME_LENGTH) throw bad('bad name');
+    if (!isScheme(x.scheme)) throw bad('bad scheme');
+    if (!Number.isSafeInteger(x.slot) || (x.slot as number) < 0 || (x.slot as number) >= SLOT_COUNT) throw bad('bad slot');
+    if (!Number.isSafeInteger(x.offset) || (x.offset as number) < DATA_OFFSET || (x.offset as number) % EXTENT_ALIGN !== 0) throw bad('bad offset');
+    if (!Number.isSafeInteger(x.encryptedSize) || (x.encryptedSize as number) <= 0) throw bad('bad encryptedSize');
+    if (!Number.isSafeInteger(x.plainSize) || (x.plainSize as number) < 0 || (x.plainSize as number) >= (x.encryptedSize as number)) throw bad('bad plainSize');
+    if (typeof x.sha256 !== 'string' || !SHA256_HEX.test(x.sha256)) throw bad('bad sha256');
+    if (typeof x.committed !== 'string' || x.committed.length > 64) throw bad('bad committed');
+    return { contentId: x.contentId, name: x.name, scheme: x.scheme, slot: x.slot as number, offset: x.offset as number, encryptedSize: x.encryptedSize as number, plainSize: x.plainSize as number, sha256: x.sha256, committed: x.committed };
+  });
+}
+
+/**
+ * The directory against the medium it was read from: every extent inside the medium, no two extents
+ * overlapping, no slot or content ID used twice. Checked wherever a directory is read, before it is used.
+ */
+export function validateDirectory(d: Directory, mediumBytes: number): Directory {
+  const slots = new Set<number>();
+  const ids = new Set<string>();
+  const extents = [...d.entries].sort((a, b) => a.offset - b.offset);
+  d.entries.forEach((e, i) => {
+    if (slots.has(e.slot)) throw new FormatError(`disc directory: entry ${i}: slot ${e.slot} is used twice`);
+    if (ids.has(e.contentId)) throw new FormatError(`disc directory: entry ${i}: content ${e.contentId} appears twice`);
+    if (e.offset + e.encryptedSize > mediumBytes) throw new FormatError(`disc directory: entry ${i}: the extent ${e.offset}+${e.encryptedSize} runs past the end of the medium (${mediumBytes} bytes)`);
+    slots.add(e.slot);
+    ids.add(e.contentId);
+  });
+  for (let i = 1; i < extents.length; i++) {
+    const [a, b] = [extents[i - 1]!, extents[i]!];
+    if (a.offset + a.encryptedSize > b.offset) throw new FormatError(`disc directory: the extents of ${a.contentId} and ${b.contentId} overlap`);
+  }
+  return d;
 }
 
 /** The newest valid of the two copies (generation 0 and no entries when neither is valid). */

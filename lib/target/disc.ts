@@ -7,7 +7,7 @@ import type { BlockDevice, Capacity } from '../scsi/device-api.js';
 import {
   chooseDirectory, DATA_OFFSET, decodeDirectory, decodeLabel, decodeLicenseRecord, DIRECTORY_BYTES, DIRECTORY_OFFSETS,
   encodeDirectory, encodeLabel, encodeLicenseRecord, LABEL_BYTES, nextDirectoryCopy, SLOT_BYTES, slotOffset,
-  type Directory, type LabelState, type LicenseRecord,
+  type Directory, type LabelState, type LicenseRecord, validateDirectory,
 } from '../formats/disc-layout.js';
 
 export class TargetDisc {
@@ -29,7 +29,7 @@ export class TargetDisc {
     if (disc.label.kind === 'ours') {
       const copies = await Promise.all(DIRECTORY_OFFSETS.map(async (o) => decodeDirectory(await disc.readBytes(o, DIRECTORY_BYTES))));
       const chosen = chooseDirectory(copies);
-      disc.directory = chosen.directory;
+      disc.directory = validateDirectory(chosen.directory, capacity.bytes);
       disc.directoryCopy = chosen.copy;
     }
     return disc;
