@@ -434,3 +434,45 @@ describe('ISO 9660 reader limits', () => {
     });
   });
 });
+
+describe('hostile master: a catalog whose file is sound but whose content is malformed', function () {
+  this.timeout(120_000);
+  let w: World;
+  before(async () => { w = await makeWorld(); });
+  after(() => w.cleanup());
+
+  /** Rewrites the catalog file in place on a copy of the master, same length (JSON allows trailing blanks). */
+  function withCatalog(name: string, edit: (cat: Record<string, unknown>) => unknown): string {
+    const img = readFileSync(w.masterIso);
+    const start = img.indexOf(Buffer.from(`{\n "format": "${CATALOG_FORMAT}"`));
+    assert.ok(start > 0, 'catalog found in the image');
+    const end = img.indexOf(0, start);
+    const cat = JSON.parse(img.subarray(start, end).toString('utf8'));
+    const text = Buffer.from(JSON.stringify(edit(cat)));
+    assert.ok(text.length <= end - start, 'the crafted catalog fits');
+    img.fill(0x20, start, end);
+    text.copy(img, start);
+    const out = join(w.dir, name);
+    writeFileSync(out, img);
+    return out;
+  }
+  const cases: Array<[string, (c: Record<string, unknown>) => unknown]> = [
+    ['contents: [null]', (c) => ({ ...c, contents: [null] })],
+    ['a size that is a string', (c) => ({ ...c, contents: (c.contents as Array<Record<string, unknown>>).map((e) => ({ ...e, size: 'x' })) })],
+    ['a content ID twice', (c) => ({ ...c, contents: [(c.contents as unknown[])[0], (c.contents as unknown[])[0]] })],
+    ['a path outside ISO names', (c) => ({ ...c, contents: (c.contents as Array<Record<string, unknown>>).map((e) => ({ ...e, path: '../../etc' })) })],
+  ];
+  for (const [what, edit] of cases) {
+    it(`${what}: catalog exits 6, copy exits 6 before anything is billed`, () => {
+      const master = withCatalog(`cat-${what.length}.iso`, edit);
+      const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'catalog', `emu-cd:${master}`], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, MOCOPY_CONFIG: '/nonexistent' } });
+      assert.equal(r.status, 6, r.stderr);
+      assert.match(r.stderr, /catalog/);
+      const disc = w.newDisc(`cat-${what.length}.mo`, 'c0ffee' + what.length.toString(16).padStart(2, '0'));
+      const c = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'copy', `emu-cd:${master}`, `emu:${disc}`, '--content', 'APP-1', '--center-db', w.ledger, '--station-key', w.stationKeyPath], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, MOCOPY_CONFIG: '/nonexistent' } });
+      assert.equal(c.status, 6, c.stderr);
+      const rep = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'center', 'report', '--db', w.ledger, '--json'], { cwd: ROOT, encoding: 'utf8' });
+      assert.equal(JSON.parse(rep.stdout).billing.length, 0);
+    });
+  }
+});

@@ -7,17 +7,8 @@ import { FormatError } from '../lib/errors.js';
 import { decryptMasterProgram, findContent, openMaster } from '../lib/master/index.js';
 import { openDevice } from '../lib/drives/open.js';
 import { makeWorld, type World } from './helpers/fixtures.js';
+import { requireTool } from './helpers/tools.js';
 
-function have(tool: string): boolean {
-  return spawnSync(tool, ['--version'], { stdio: 'ignore' }).error === undefined;
-}
-/** External tools are installed by .ci/run; on a developer machine without them these checks are skipped with the reason. */
-function requireTool(ctx: Mocha.Context, tool: string, pkg: string): void {
-  if (have(tool)) return;
-  if (process.env.CI) throw new Error(`${tool} is missing in CI (apt-get install ${pkg})`);
-  console.log(`      (skipped: ${tool} is not installed; apt-get install ${pkg})`);
-  ctx.skip();
-}
 async function collect(it: AsyncIterable<Buffer>): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const b of it) parts.push(b);

@@ -9,6 +9,9 @@ export const CATALOG_PATH = '/MOCOPY.CAT';
 export const CATALOG_FORMAT = 'mocopy-master-catalog';
 /** A catalog larger than this is refused before it is read (9999 entries take well under 4 MiB). */
 export const MAX_CATALOG_BYTES = 4 << 20;
+/** `master build` refuses more; a catalog claiming more was not made by it. */
+export const MAX_CATALOG_CONTENTS = 9999;
+const MAX_TEXT = 256;
 
 export interface CatalogEntry {
   contentId: string;
@@ -45,19 +48,24 @@ export function decodeCatalog(bytes: Buffer, where: string): MasterCatalog {
     throw new FormatError(`${where}: the master catalog is not valid JSON (${(e as Error).message})`);
   }
   const cat = c as MasterCatalog;
-  if (!cat || cat.format !== CATALOG_FORMAT || cat.version !== 1 || !Array.isArray(cat.contents)) {
+  if (!cat || typeof cat !== 'object' || cat.format !== CATALOG_FORMAT || cat.version !== 1 || !Array.isArray(cat.contents)) {
     throw new FormatError(`${where}: not a mocopy master catalog (format/version)`);
   }
+  if (typeof cat.title !== 'string' || cat.title.length > MAX_TEXT) throw new FormatError(`${where}: the master catalog has a bad title`);
+  if (cat.contents.length > MAX_CATALOG_CONTENTS) throw new FormatError(`${where}: the master catalog lists ${cat.contents.length} contents (at most ${MAX_CATALOG_CONTENTS})`);
+  const ids = new Set<string>();
   for (const [i, e] of cat.contents.entries()) {
     const bad = (f: string) => new FormatError(`${where}: catalog entry ${i}: bad ${f}`);
-    if (!e || typeof e !== 'object') throw bad('entry');
+    if (!e || typeof e !== 'object' || Array.isArray(e)) throw bad('entry');
     if (!isContentId(e.contentId)) throw bad('contentId');
-    if (typeof e.name !== 'string') throw bad('name');
+    if (ids.has(e.contentId)) throw bad(`contentId (${e.contentId} appears twice)`);
+    ids.add(e.contentId);
+    if (typeof e.name !== 'string' || e.name.length > MAX_TEXT) throw bad('name');
     if (!Number.isSafeInteger(e.size) || e.size < 0) throw bad('size');
     if (!Number.isSafeInteger(e.encryptedSize) || e.encryptedSize <= e.size) throw bad('encryptedSize');
     if (!Array.isArray(e.schemes) || e.schemes.length === 0 || !e.schemes.every(isScheme)) throw bad('schemes');
     if (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256)) throw bad('sha256');
-    if (typeof e.path !== 'string' || !e.path.startsWith('/')) throw bad('path');
+    if (typeof e.path !== 'string' || !/^(\/[A-Za-z0-9_.;-]{1,64}){1,8}$/.test(e.path)) throw bad('path');
   }
   return cat;
 }
