@@ -61,3 +61,16 @@ export async function stationContext(flags: StationFlags, needCenter = true): Pr
   }
   return { settings, stationKey, center };
 }
+
+/** `--listen HOST:PORT` ([v6]:PORT, HOST alone, :PORT alone). */
+export function parseListen(text: string, defaultPort: number): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+))?:?(\d+)?$/.exec(text.trim());
+  const host = m?.[1] ?? m?.[2] ?? '127.0.0.1';
+  const port = m?.[3] !== undefined ? Number(m[3]) : defaultPort;
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--listen must be HOST:PORT, not "${text}"`);
+  return { host, port };
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

@@ -26,6 +26,8 @@ export { defaultRetryPolicy, type RetryPolicy } from './scsi/retry.js';
 export * as emulator from './emulator/index.js';
 export { openEmulator, EmulatedDrive, createMoImage, parseSize, MO_HEADER_SIZE } from './emulator/index.js';
 export { openDevice, openTransport, isRealDeviceSpec, type OpenOptions } from './drives/open.js';
+export { serveEmulatedDrives, type ServedDrives, type ServedLun } from './drives/serve.js';
+export { IscsiTarget, DEFAULT_ISCSI_PORT, type IscsiLun, type IscsiTargetConfig } from './iscsi/index.js';
 export { CATALOG_PATH, decodeCatalog, encodeCatalog, type MasterCatalog, type CatalogEntry } from './formats/catalog.js';
 export { buildMaster, type MasterContentSpec, type BuildMasterResult } from './master/build.js';
 export { openMaster, findContent, readMasterProgram, decryptMasterProgram, type OpenedMaster } from './master/read.js';

@@ -1,16 +1,8 @@
 /** `mocopy center ...`: the license center's ledger and service. */
 import type { Command } from 'commander';
 import { DEFAULT_PORT, Ledger, LicenseCenter, serveCenter, UsageError, validateContentId, writeStationKey } from '../../lib/index.js';
-import { jsonOption, info, out, printJson } from '../common.js';
+import { jsonOption, info, out, parseListen, printJson } from '../common.js';
 import { parseSchemes } from './master.js';
-
-export function parseListen(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+))?:?(\d+)?$/.exec(text.trim());
-  const host = m?.[1] ?? m?.[2] ?? '127.0.0.1';
-  const port = m?.[3] !== undefined ? Number(m[3]) : DEFAULT_PORT;
-  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--listen must be HOST:PORT, not "${text}"`);
-  return { host, port };
-}
 
 export function register(program: Command): void {
   const center = program.command('center').description('the license center: ledger, stations, contents, service');
@@ -106,7 +98,7 @@ export function register(program: Command): void {
     .description('run the license center service (JSON over HTTP, /v1/...)')
     .action(async (o: { db: string; listen: string; tlsCert?: string; tlsKey?: string }) => {
       if (!!o.tlsCert !== !!o.tlsKey) throw new UsageError('--tls-cert and --tls-key go together');
-      const { host, port } = parseListen(o.listen);
+      const { host, port } = parseListen(o.listen, DEFAULT_PORT);
       const running = await serveCenter({ db: o.db, host, port, ...(o.tlsCert && o.tlsKey ? { tls: { cert: o.tlsCert, key: o.tlsKey } } : {}) });
       info(`license center ${running.center.centerId} listening on ${running.url}`);
       await new Promise<void>((resolve) => {

@@ -232,8 +232,9 @@ export class EmulatedDrive implements Transport {
     c.moved = n;
   }
 
+  /** SBC-4: an LBA past the medium is out of range whatever the transfer length, zero included. */
   private rangeCheck(m: Medium, lba: number, blocks: number): void {
-    if (lba + blocks > m.info.blockCount || lba >= m.info.blockCount) {
+    if (lba + blocks > m.info.blockCount || lba > m.info.blockCount) {
       throw check(SenseKey.ILLEGAL_REQUEST, 0x21, 0x00);
     }
   }
@@ -258,8 +259,8 @@ export class EmulatedDrive implements Transport {
   private async read(c: Ctx): Promise<void> {
     const m = this.requireMedium();
     const { lba, blocks } = this.decodeRw(c);
-    if (blocks === 0) return;
     this.rangeCheck(m, lba, blocks);
+    if (blocks === 0) return;
     const bytes = blocks * m.info.blockSize;
     if (c.cmd.direction !== 'in' || c.data.length < bytes) throw new HostFailure(HostStatus.ERROR);
     if (bytes > this.limits.maxTransferBytes) throw new HostFailure(HostStatus.ERROR);
@@ -288,8 +289,8 @@ export class EmulatedDrive implements Transport {
     const m = this.requireMedium();
     const { lba, blocks, fua } = this.decodeRw(c);
     if (m.info.kind === 'cd') throw check(SenseKey.DATA_PROTECT, 0x27, 0x00);
-    if (blocks === 0) return;
     this.rangeCheck(m, lba, blocks);
+    if (blocks === 0) return;
     if (m.info.writeProtected) throw check(SenseKey.DATA_PROTECT, 0x27, 0x00);
     const bytes = blocks * m.info.blockSize;
     if (c.cmd.direction !== 'out' || c.data.length < bytes) throw new HostFailure(HostStatus.ERROR);
@@ -354,8 +355,8 @@ export class EmulatedDrive implements Transport {
       const { lba, blocks } = this.decodeRw(c);
       const bytchk = (c.cdb[1]! >> 1) & 3;
       if (bytchk === 2) throw invalidField(1, 2);
-      if (blocks === 0) return;
       this.rangeCheck(m, lba, blocks);
+      if (blocks === 0) return;
       const bad = this.faults.mediumError('read', lba, blocks);
       if (bad !== undefined) throw check(SenseKey.MEDIUM_ERROR, 0x11, 0x00, { information: bad });
       c.mediumBytes = blocks * m.info.blockSize;
@@ -391,7 +392,8 @@ export class EmulatedDrive implements Transport {
     h[Opcode.MODE_SENSE_10] = (c) => modeSense(c, true);
     h[Opcode.START_STOP_UNIT] = async (c) => {
       const b = c.cdb;
-      if (b[4]! & 0xf0) throw invalidField(4, 7); // power conditions are not modelled
+      // A power condition (SBC-4 5.25) takes precedence over START and LOEJ; power is not modelled: nothing moves.
+      if (b[4]! & 0xf0) return;
       const loej = !!(b[4]! & 0x02);
       const start = !!(b[4]! & 0x01);
       if (!loej) {
@@ -403,7 +405,8 @@ export class EmulatedDrive implements Transport {
         await this.unload();
         return;
       }
-      if (!this.medium && this.trayImage) await this.load(this.trayImage);
+      // Loaded by the initiator's own command: it knows the medium changed, so no unit attention for it.
+      if (!this.medium && this.trayImage) await this.load(this.trayImage, false);
     };
     h[Opcode.PREVENT_ALLOW_MEDIUM_REMOVAL] = (c) => {
       this.prevented = (c.cdb[4]! & 0x03) !== 0;
@@ -458,30 +461,43 @@ export class EmulatedDrive implements Transport {
       const b = Buffer.from(c.cdb);
       if ((b[1]! & 0x1f) !== ServiceAction.REPORT_SUPPORTED_OPERATION_CODES) throw invalidField(1, 4);
       const options = b[2]! & 0x07;
+      const rctd = !!(b[2]! & 0x80);
       const alloc = b.readUInt32BE(6);
       const ops = this.supportedOpcodes();
+      // Command timeouts descriptor (SPC-5 6.35.4), when RCTD asks for it: nominal and recommended seconds.
+      const timeouts = () => { const t = Buffer.alloc(12); t.writeUInt16BE(10, 0); t.writeUInt32BE(60, 4); t.writeUInt32BE(60, 8); return t; };
       if (options === 0) {
         const descs = ops.map(([op, sa, len]) => {
           const d = Buffer.alloc(8);
           d[0] = op;
           if (sa !== undefined) { d.writeUInt16BE(sa, 2); d[5] = 0x01; }
+          if (rctd) d[5] = d[5]! | 0x02; // CTDP
           d.writeUInt16BE(len, 6);
-          return d;
+          return rctd ? Buffer.concat([d, timeouts()]) : d;
         });
         const h4 = Buffer.alloc(4);
-        h4.writeUInt32BE(descs.length * 8, 0);
+        h4.writeUInt32BE(descs.reduce((n, d) => n + d.length, 0), 0);
         return this.reply(c, Buffer.concat([h4, ...descs]), alloc);
       }
       if (options === 1 || options === 2) {
         const op = b[3]!;
         const sa = b.readUInt16BE(4);
+        const withSa = ops.some(([o, s]) => o === op && s !== undefined);
+        const known = ops.some(([o]) => o === op);
+        // 001b is for commands without service actions, 010b for those with (SPC-5 6.35.2).
+        if (known && (options === 1) === withSa) throw invalidField(2, 2);
         const found = ops.find(([o, s]) => o === op && (options === 1 ? s === undefined : s === sa));
         const len = found ? found[2] : 0;
         const out = Buffer.alloc(4 + len);
-        out[1] = found ? 0x03 : 0x01; // supported per standard / not supported
+        out[1] = (found ? 0x03 : 0x01) | (rctd && found ? 0x80 : 0); // supported per standard / not supported; CTDP
         out.writeUInt16BE(len, 2);
-        if (found) { out[4] = op; out.fill(0xff, 5, 4 + len); }
-        return this.reply(c, out, alloc);
+        if (found) {
+          // CDB usage data: the opcode, then a mask of the bits the device looks at (all of them here).
+          out[4] = op;
+          out.fill(0xff, 5, 4 + len);
+          if (sa !== undefined && found[1] !== undefined) { out[5] = 0x1f; }
+        }
+        return this.reply(c, rctd && found ? Buffer.concat([out, timeouts()]) : out, alloc);
       }
       throw invalidField(2, 2);
     };
@@ -529,7 +545,7 @@ export class EmulatedDrive implements Transport {
     return this.serialized(() => this.load(imagePath));
   }
 
-  private async load(imagePath: string): Promise<void> {
+  private async load(imagePath: string, attention = true): Promise<void> {
     if (this.medium) await this.unload();
     const m = await Medium.load(imagePath, this.kind, this.cacheOptions);
     if (m.info.kind !== this.kind) {
@@ -537,7 +553,7 @@ export class EmulatedDrive implements Transport {
       throw new Error(`cannot insert a ${m.info.kind.toUpperCase()} image into an emulated ${this.kind.toUpperCase()} drive`);
     }
     this.medium = m;
-    this.pendingAttention.push(buildFixedSense(SenseKey.UNIT_ATTENTION, 0x28, 0x00));
+    if (attention) this.pendingAttention.push(buildFixedSense(SenseKey.UNIT_ATTENTION, 0x28, 0x00));
   }
 
   /** Power lost: unsynced writes are gone and the drive stops answering until powerOn(). */

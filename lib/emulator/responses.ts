@@ -90,7 +90,17 @@ function cachingPage(): Buffer {
   return p;
 }
 
-export const MODE_PAGES: Record<number, () => Buffer> = { 0x08: cachingPage };
+/** Control mode page 0Ah (SPC-5 7.5.9): fixed-format sense (D_SENSE 0), no software write protect. */
+function controlPage(): Buffer {
+  const p = Buffer.alloc(12);
+  p[0] = 0x0a;
+  p[1] = 10;
+  p[8] = 0xff; // obsolete busy timeout period: unlimited
+  p[9] = 0xff;
+  return p;
+}
+
+export const MODE_PAGES: Record<number, () => Buffer> = { 0x08: cachingPage, 0x0a: controlPage };
 
 export function modePages(page: number): Buffer | undefined {
   if (page === 0x3f) return Buffer.concat(Object.values(MODE_PAGES).map((f) => f()));
