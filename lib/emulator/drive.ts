@@ -86,6 +86,8 @@ const NO_MEDIUM_OK = new Set<number>([
   Opcode.GET_CONFIGURATION, Opcode.MAINTENANCE_IN,
 ]);
 
+const WRITES = new Set<number>([Opcode.WRITE_6, Opcode.WRITE_10, Opcode.WRITE_12, Opcode.WRITE_16, Opcode.WRITE_AND_VERIFY_10, Opcode.WRITE_AND_VERIFY_12, Opcode.WRITE_AND_VERIFY_16]);
+
 let driveCounter = 0;
 
 export class EmulatedDrive implements Transport {
@@ -241,12 +243,15 @@ export class EmulatedDrive implements Transport {
 
   private decodeRw(c: Ctx): { lba: number; blocks: number; fua: boolean } {
     const b = Buffer.from(c.cdb.buffer, c.cdb.byteOffset, c.cdb.byteLength);
-    if (b[1]! & 0xe0) throw invalidField(1, 7); // RDPROTECT/WRPROTECT: no protection information here
+    if (b[0] !== Opcode.READ_6 && b[0] !== Opcode.WRITE_6 && b[1]! & 0xe0) throw invalidField(1, 7); // RDPROTECT/WRPROTECT: no protection information here
     const fua = !!(b[1]! & 0x08);
     switch (b[0]) {
-      case Opcode.READ_10: case Opcode.WRITE_10: case Opcode.VERIFY_10:
+      case Opcode.READ_6: case Opcode.WRITE_6:
+        // 21-bit LBA, no flags byte; a transfer length of 0 means 256 blocks (SBC-4 5.13).
+        return { lba: b.readUIntBE(1, 3) & 0x1fffff, blocks: b[4]! || 256, fua: false };
+      case Opcode.READ_10: case Opcode.WRITE_10: case Opcode.VERIFY_10: case Opcode.WRITE_AND_VERIFY_10:
         return { lba: b.readUInt32BE(2), blocks: b.readUInt16BE(7), fua };
-      case Opcode.READ_12: case Opcode.WRITE_12:
+      case Opcode.READ_12: case Opcode.WRITE_12: case Opcode.VERIFY_12: case Opcode.WRITE_AND_VERIFY_12:
         return { lba: b.readUInt32BE(2), blocks: b.readUInt32BE(6), fua };
       default: {
         const lba = b.readBigUInt64BE(2);
@@ -287,7 +292,11 @@ export class EmulatedDrive implements Transport {
 
   private async write(c: Ctx): Promise<void> {
     const m = this.requireMedium();
-    const { lba, blocks, fua } = this.decodeRw(c);
+    const rw = this.decodeRw(c);
+    const { lba, blocks } = rw;
+    // WRITE AND VERIFY writes to the medium and checks it there (SBC-4 5.45): through the cache, like FUA.
+    const verify = c.cdb[0] === Opcode.WRITE_AND_VERIFY_10 || c.cdb[0] === Opcode.WRITE_AND_VERIFY_12 || c.cdb[0] === Opcode.WRITE_AND_VERIFY_16;
+    const fua = rw.fua || verify;
     if (m.info.kind === 'cd') throw check(SenseKey.DATA_PROTECT, 0x27, 0x00);
     this.rangeCheck(m, lba, blocks);
     if (blocks === 0) return;
@@ -348,9 +357,10 @@ export class EmulatedDrive implements Transport {
       const m = this.requireMedium();
       this.reply(c, R.readCapacity16Data(m.info.blockCount, m.info.blockSize), b.readUInt32BE(10));
     };
-    h[Opcode.READ_10] = h[Opcode.READ_12] = h[Opcode.READ_16] = (c) => this.read(c);
-    h[Opcode.WRITE_10] = h[Opcode.WRITE_12] = h[Opcode.WRITE_16] = (c) => this.write(c);
-    h[Opcode.VERIFY_10] = async (c) => {
+    h[Opcode.READ_6] = h[Opcode.READ_10] = h[Opcode.READ_12] = h[Opcode.READ_16] = (c) => this.read(c);
+    h[Opcode.WRITE_6] = h[Opcode.WRITE_10] = h[Opcode.WRITE_12] = h[Opcode.WRITE_16] = (c) => this.write(c);
+    h[Opcode.WRITE_AND_VERIFY_10] = h[Opcode.WRITE_AND_VERIFY_12] = h[Opcode.WRITE_AND_VERIFY_16] = (c) => this.write(c);
+    h[Opcode.VERIFY_10] = h[Opcode.VERIFY_12] = h[Opcode.VERIFY_16] = async (c) => {
       const m = this.requireMedium();
       const { lba, blocks } = this.decodeRw(c);
       const bytchk = (c.cdb[1]! >> 1) & 3;
@@ -512,7 +522,7 @@ export class EmulatedDrive implements Transport {
       else if (op === Opcode.SERVICE_ACTION_IN_12) { if (this.kind === 'mo') list.push([op, ServiceAction.READ_MEDIA_SERIAL_NUMBER, 12]); }
       else if (op === Opcode.MAINTENANCE_IN) list.push([op, ServiceAction.REPORT_SUPPORTED_OPERATION_CODES, 12]);
       else if (op === Opcode.READ_TOC_PMA_ATIP && this.kind !== 'cd') continue;
-      else if ((op === Opcode.WRITE_10 || op === Opcode.WRITE_12 || op === Opcode.WRITE_16) && this.kind === 'cd') continue;
+      else if (WRITES.has(op) && this.kind === 'cd') continue;
       else list.push([op, undefined, groupLength(op)]);
     }
     return list.sort((a, b) => a[0] - b[0]);

@@ -35,16 +35,16 @@ export function transferOf(cdb: Uint8Array, blockSize: number | undefined): Tran
     case Opcode.SERVICE_ACTION_IN_16: return dataIn(be(cdb, 10, 4));
     case Opcode.REPORT_LUNS: case Opcode.MAINTENANCE_IN: case Opcode.SERVICE_ACTION_IN_12: return dataIn(be(cdb, 6, 4));
     case Opcode.READ_DISC_STRUCTURE: return dataIn(be(cdb, 8, 2));
-    case 0x08: return withDir(blocks(cdb[4]! || 256), 'in'); // READ(6)
-    case 0x0a: return withDir(blocks(cdb[4]! || 256), 'out'); // WRITE(6)
+    case Opcode.READ_6: return withDir(blocks(cdb[4]! || 256), 'in');
+    case Opcode.WRITE_6: return withDir(blocks(cdb[4]! || 256), 'out');
     case Opcode.READ_10: return withDir(blocks(be(cdb, 7, 2)), 'in');
     case Opcode.READ_12: return withDir(blocks(be(cdb, 6, 4)), 'in');
     case Opcode.READ_16: return withDir(blocks(be(cdb, 10, 4)), 'in');
-    case Opcode.WRITE_10: case 0x2e: return withDir(blocks(be(cdb, 7, 2)), 'out'); // WRITE, WRITE AND VERIFY(10)
-    case Opcode.WRITE_12: case 0xae: return withDir(blocks(be(cdb, 6, 4)), 'out');
-    case Opcode.WRITE_16: case 0x8e: return withDir(blocks(be(cdb, 10, 4)), 'out');
-    case Opcode.VERIFY_10: case 0xaf: case 0x8f: { // VERIFY(10/12/16): data out only with BYTCHK
-      const n = op === Opcode.VERIFY_10 ? be(cdb, 7, 2) : op === 0xaf ? be(cdb, 6, 4) : be(cdb, 10, 4);
+    case Opcode.WRITE_10: case Opcode.WRITE_AND_VERIFY_10: return withDir(blocks(be(cdb, 7, 2)), 'out'); // WRITE, WRITE AND VERIFY(10)
+    case Opcode.WRITE_12: case Opcode.WRITE_AND_VERIFY_12: return withDir(blocks(be(cdb, 6, 4)), 'out');
+    case Opcode.WRITE_16: case Opcode.WRITE_AND_VERIFY_16: return withDir(blocks(be(cdb, 10, 4)), 'out');
+    case Opcode.VERIFY_10: case Opcode.VERIFY_12: case Opcode.VERIFY_16: { // data out only with BYTCHK
+      const n = op === Opcode.VERIFY_10 ? be(cdb, 7, 2) : op === Opcode.VERIFY_12 ? be(cdb, 6, 4) : be(cdb, 10, 4);
       const bytchk = (cdb[1]! >> 1) & 3;
       if (bytchk === 0) return { direction: 'none', bytes: 0 };
       return withDir(blocks(bytchk === 3 ? Math.min(n, 1) : n), 'out');
