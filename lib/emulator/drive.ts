@@ -360,6 +360,23 @@ export class EmulatedDrive implements Transport {
     h[Opcode.READ_6] = h[Opcode.READ_10] = h[Opcode.READ_12] = h[Opcode.READ_16] = (c) => this.read(c);
     h[Opcode.WRITE_6] = h[Opcode.WRITE_10] = h[Opcode.WRITE_12] = h[Opcode.WRITE_16] = (c) => this.write(c);
     h[Opcode.WRITE_AND_VERIFY_10] = h[Opcode.WRITE_AND_VERIFY_12] = h[Opcode.WRITE_AND_VERIFY_16] = (c) => this.write(c);
+    // PRE-FETCH(10/16): the range is checked; the emulated cache has nothing to gain from reading ahead.
+    h[0x34] = h[0x90] = (c) => {
+      const m = this.requireMedium();
+      const b = Buffer.from(c.cdb);
+      const [lba, blocks] = b[0] === 0x34 ? [b.readUInt32BE(2), b.readUInt16BE(7)] : [Number(b.readBigUInt64BE(2)), b.readUInt32BE(10)];
+      this.rangeCheck(m, lba, blocks);
+    };
+    // READ DEFECT DATA(10/12): an MO disc's defects are managed by the drive; the lists it reports are empty.
+    h[0x37] = h[0xb7] = (c) => {
+      this.requireMedium();
+      const b = Buffer.from(c.cdb);
+      const ten = b[0] === 0x37;
+      const flags = (ten ? b[2]! : b[1]!) & 0x1f;
+      const out = Buffer.alloc(ten ? 4 : 8);
+      out[1] = flags; // PLISTV/GLISTV as asked, the requested format, no entries
+      this.reply(c, out, ten ? b.readUInt16BE(7) : b.readUInt32BE(6));
+    };
     h[Opcode.VERIFY_10] = h[Opcode.VERIFY_12] = h[Opcode.VERIFY_16] = async (c) => {
       const m = this.requireMedium();
       const { lba, blocks } = this.decodeRw(c);

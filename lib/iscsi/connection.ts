@@ -100,6 +100,7 @@ export class Connection {
   // ---------------------------------------------------------------- framing
 
   private onData(d: Buffer): void {
+    if (this.closed) return; // dropped: what the peer still sends before the socket is destroyed is not kept
     this.lastHeard = Date.now();
     this.chunks.push(d);
     this.buffered += d.length;
@@ -243,7 +244,10 @@ export class Connection {
       expCmdSN: this.session ? this.session.expCmdSN : p.cmdSN, maxCmdSN: this.session ? this.session.maxCmdSN : p.cmdSN,
       word36: (res.status << 16) >>> 0, data: encodeText(res.keys),
     }, true);
-    this.ctx.log({ event: 'login', connection: this.id, stage: res.csg, next: res.nsg, status: res.status, initiator: this.login.initiatorName, complete: this.login.complete });
+    this.ctx.log({
+      event: 'login', connection: this.id, stage: res.csg, next: res.nsg, status: res.status, initiator: this.login.initiatorName, complete: this.login.complete,
+      ...(this.login.complete ? { session: this.login.sessionType, headerDigest: this.params.headerDigest, dataDigest: this.params.dataDigest, maxRecv: this.params.initiatorMaxRecv, initialR2T: this.params.initialR2T } : {}),
+    });
     if (res.status !== LoginStatus.SUCCESS) this.drop(`login failed with status 0x${res.status.toString(16).padStart(4, '0')}`);
   }
 

@@ -107,10 +107,8 @@ export class LoginExchange {
       if (n.error) return fail(LoginStatus.INITIATOR_ERROR);
       answer.push(...n.answer);
       this.params = applyAgreed(this.params, n.agreed);
-      if (req.transit) {
-        if (!this.authDone) return fail(this.cfg.chap ? LoginStatus.AUTH_FAILURE : LoginStatus.INITIATOR_ERROR);
-        this.stage = req.nsg;
-      }
+      // The initiator may ask to move on at once; until authentication is done the target stays (T=0).
+      if (req.transit && this.authDone) this.stage = req.nsg;
       if (answer.length === 0 && req.transit && req.nsg === Stage.OPERATIONAL) this.declareOurs(answer);
     } else if (req.csg === Stage.OPERATIONAL) {
       if (this.cfg.chap && !this.authDone) return fail(LoginStatus.AUTH_FAILURE);

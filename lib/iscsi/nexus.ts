@@ -1,7 +1,8 @@
 /**
  * One I_T nexus's view of a logical unit: what SPC keeps per initiator rather than per device — pending unit
- * attentions (after a reset another nexus caused) and PREVENT MEDIUM REMOVAL — in front of the one shared
- * Transport. The device sees the medium prevented while any nexus prevents it.
+ * attentions (after a reset another nexus caused), PREVENT MEDIUM REMOVAL, and the SPC-2 reservation of
+ * RESERVE(6)/RELEASE(6) — in front of the one shared Transport. The device sees the medium prevented while any
+ * nexus prevents it. (Persistent reservations are not offered: MO drives of this class have none.)
  */
 import { Opcode } from '../scsi/cdb.js';
 import { buildFixedSense, SenseKey } from '../scsi/sense.js';
@@ -9,10 +10,16 @@ import { HostStatus, ScsiStatus, type ScsiCommand, type ScsiResult, type Transpo
 
 /** Commands a pending unit attention does not interrupt (SAM-5 5.14). */
 const UA_EXEMPT = new Set<number>([Opcode.INQUIRY, Opcode.REPORT_LUNS, Opcode.REQUEST_SENSE]);
+const RESERVE_6 = 0x16;
+const RELEASE_6 = 0x17;
+/** Commands another nexus's reservation does not refuse (SPC-2 5.5.1, table 10). */
+const RESERVATION_EXEMPT = new Set<number>([Opcode.INQUIRY, Opcode.REPORT_LUNS, Opcode.REQUEST_SENSE, RELEASE_6, 0x57 /* RELEASE(10) */]);
 
 /** The logical unit as the target shares it between nexuses. */
 export class SharedUnit {
   readonly nexuses = new Set<Nexus>();
+  /** The nexus holding the RESERVE(6) reservation, if any. */
+  reservedBy: Nexus | undefined;
   constructor(readonly lun: number, readonly transport: Transport, readonly blockSize: () => number | undefined) {}
 
   open(): Nexus {
@@ -38,6 +45,7 @@ export class SharedUnit {
       n.prevent = false;
       if (n !== except) n.attention(asc, ascq);
     }
+    this.reservedBy = undefined;
     await this.syncPrevent();
   }
 }
@@ -54,7 +62,10 @@ export class Nexus {
 
   async execute(cmd: ScsiCommand): Promise<ScsiResult> {
     const op = cmd.cdb[0]!;
+    const holder = this.unit.reservedBy;
+    if (holder && holder !== this && !RESERVATION_EXEMPT.has(op) && !(op === Opcode.PREVENT_ALLOW_MEDIUM_REMOVAL && (cmd.cdb[4]! & 3) === 0)) return reservationConflict();
     if (this.attentions.length > 0 && !UA_EXEMPT.has(op)) return checkCondition(this.attentions.shift()!);
+    if (op === RESERVE_6 || op === RELEASE_6) return this.reservation(op === RESERVE_6, cmd.cdb);
     if (op === Opcode.REQUEST_SENSE && this.attentions.length > 0) {
       // REQUEST SENSE reports (and so clears) this nexus's pending unit attention.
       const sense = this.attentions.shift()!;
@@ -75,14 +86,31 @@ export class Nexus {
     return this.unit.transport.execute(cmd);
   }
 
-  /** The nexus is gone (logout, connection lost): its prevent no longer holds the medium. */
+  /** RESERVE(6) / RELEASE(6) of the whole logical unit; third-party and extent reservations are not supported. */
+  private reservation(reserve: boolean, cdb: Uint8Array): ScsiResult {
+    if (cdb[1]! & 0x1f) return checkCondition(buildFixedSense(SenseKey.ILLEGAL_REQUEST, 0x24, 0x00, { fieldPointer: { commandData: true, field: 1 } }));
+    if (reserve) {
+      // Held by another nexus: refused before this point; by this one: reserving again is harmless.
+      this.unit.reservedBy = this;
+    } else if (this.unit.reservedBy === this) {
+      this.unit.reservedBy = undefined;
+    }
+    return { status: ScsiStatus.GOOD, hostStatus: HostStatus.OK, driverStatus: 0, sense: Buffer.alloc(0), residual: 0, durationUs: 0 };
+  }
+
+  /** The nexus is gone (logout, connection lost): its reservation and its prevent no longer hold. */
   async close(): Promise<void> {
     this.unit.nexuses.delete(this);
+    if (this.unit.reservedBy === this) this.unit.reservedBy = undefined;
     if (this.prevent) {
       this.prevent = false;
       await this.unit.syncPrevent();
     }
   }
+}
+
+export function reservationConflict(): ScsiResult {
+  return { status: ScsiStatus.RESERVATION_CONFLICT, hostStatus: HostStatus.OK, driverStatus: 0, sense: Buffer.alloc(0), residual: 0, durationUs: 0 };
 }
 
 export function checkCondition(sense: Buffer): ScsiResult {

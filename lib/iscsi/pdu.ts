@@ -72,6 +72,7 @@ export function digest(...parts: Buffer[]): number {
 export function decodePdu(wire: Buffer, headerDigest: boolean, dataDigest: boolean): InitiatorPdu {
   if (wire.length < BHS_BYTES) throw new PduFormatError(`PDU of ${wire.length} bytes is shorter than a header`);
   const header = wire.subarray(0, BHS_BYTES);
+  if (wire.length < wireLength(header, headerDigest, dataDigest)) throw new PduFormatError('truncated PDU');
   const ahsLength = header[4]! * 4;
   const dataLength = header.readUIntBE(5, 3);
   let at = BHS_BYTES + ahsLength;

@@ -97,7 +97,7 @@ export function negotiate(offer: KeyValues, table: Record<string, KeyRow>, phase
   for (const [key, value] of offer) {
     if (seen.has(key)) return { answer, agreed, error: `key ${key} offered twice` };
     seen.add(key);
-    const row = table[key];
+    const row = Object.hasOwn(table, key) ? table[key] : undefined;
     if (!row) {
       // AuthMethod and CHAP_* belong to the login's security stage, handled there; X- keys are private extensions.
       answer.push([key, 'NotUnderstood']);

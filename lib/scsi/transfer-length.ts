@@ -27,7 +27,10 @@ export function transferOf(cdb: Uint8Array, blockSize: number | undefined): Tran
   const withDir = (t: Transfer | undefined, d: 'in' | 'out'): Transfer | undefined => (t ? { direction: t.bytes > 0 ? d : 'none', bytes: t.bytes } : undefined);
   switch (op) {
     case Opcode.TEST_UNIT_READY: case Opcode.START_STOP_UNIT: case Opcode.PREVENT_ALLOW_MEDIUM_REMOVAL: case Opcode.SYNCHRONIZE_CACHE_10:
+    case 0x16: case 0x17: case 0x34: case 0x90: // RESERVE(6), RELEASE(6), PRE-FETCH(10/16)
       return { direction: 'none', bytes: 0 };
+    case 0x37: return dataIn(be(cdb, 7, 2)); // READ DEFECT DATA(10)
+    case 0xb7: return dataIn(be(cdb, 6, 4)); // READ DEFECT DATA(12)
     case Opcode.REQUEST_SENSE: case Opcode.MODE_SENSE_6: return dataIn(cdb[4]!);
     case Opcode.INQUIRY: return dataIn(be(cdb, 3, 2));
     case Opcode.READ_CAPACITY_10: return dataIn(8);
