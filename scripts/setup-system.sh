@@ -8,6 +8,8 @@ PACKAGES=(
   g++-mingw-w64-x86-64 wine64 file         # the Windows backend: linked with mingw-w64, its tests run under Wine
   xorriso genisoimage                      # masters checked by foreign ISO 9660 tools
   time                                     # GNU time: peak RSS of a CLI run (hostile master test)
+  libiscsi-bin tgt                         # a foreign iSCSI initiator and conformance suite; Linux's tgt as the reference target
+  qemu-block-extra                         # QEMU's iSCSI block driver: the guest's kernel drives our served MO
   qemu-system-x86 busybox-static cpio gzip xz-utils binutils libc6-dev sg3-utils   # the virtual HIL rig
   openssl                                  # TLS certificates for the HTTPS center tests
 )
