@@ -69,6 +69,9 @@ export class Connection {
   private lastHeard = Date.now();
   private keepAlive: NodeJS.Timeout | undefined;
   private pendingPing: number | undefined;
+  /** The first login request sets the StatSN the connection starts from; later ones only carry CmdSN. */
+  private loginFirst = true;
+  private loginCmdSN = 0;
   private readonly handlers: Record<number, Handler>;
   readonly id: number;
 
@@ -198,8 +201,6 @@ export class Connection {
     return { expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN };
   }
 
-  private loginCmdSN = 0;
-
   private reject(p: InitiatorPdu | undefined, reason: number, header?: Buffer): void {
     this.ctx.log({ event: 'reject', connection: this.id, reason, opcode: p?.opcode });
     this.send({ opcode: TOp.REJECT, flags: 0x80, byte2: reason, itt: RESERVED_TAG, ...this.windowFields(), data: Buffer.from(header ?? p!.header) }, true);
@@ -250,8 +251,6 @@ export class Connection {
     });
     if (res.status !== LoginStatus.SUCCESS) this.drop(`login failed with status 0x${res.status.toString(16).padStart(4, '0')}`);
   }
-
-  private loginFirst = true;
 
   private loginFailed(p: InitiatorPdu, req: { isid: Buffer; csg: number }, status: number): void {
     const bytes8 = Buffer.alloc(8);
