@@ -484,7 +484,8 @@ export class Connection {
       } else {
         bufLen = Math.min(MAX_TASK_BYTES, t ? t.bytes : task.read ? task.edtl : 0);
         direction = bufLen > 0 ? 'in' : 'none';
-        data = bufLen > 0 ? Buffer.alloc(bufLen) : undefined;
+        // Only the bytes the drive moved (bufLen - residual, from offset 0) are ever sent: no need to zero it.
+        data = bufLen > 0 ? Buffer.allocUnsafe(bufLen) : undefined;
         result = await this.run(task, direction, data);
       }
     }
