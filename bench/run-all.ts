@@ -6,3 +6,4 @@ import * as crypto from './crypto-aead.js';
 import * as emulator from './emulator-throughput.js';
 
 for (const b of [emulator, addon, crypto, copy, center]) await b.run();
+await (await import('./iscsi-throughput.js')).run(); // needs tgt + libiscsi-bin and root; skipped with a note otherwise

@@ -19,6 +19,9 @@ import { decodeText, encodeText, type KeyValues } from './text.js';
 
 /** Largest SCSI data transfer one task may ask for (bounds every task buffer). */
 export const MAX_TASK_BYTES = 16 << 20;
+/** Read buffers up to this size are pooled per connection, at most POOL_PER_SIZE of each size. */
+const POOLED_MAX = 1 << 20;
+const POOL_PER_SIZE = 64;
 /** Login PDUs carry at most this much text (RFC 7143 §6.1: 8192 unless negotiated). */
 const LOGIN_DATA_LIMIT = 8192;
 
@@ -179,7 +182,11 @@ export class Connection {
 
   // ---------------------------------------------------------------- sending
 
-  private send(p: TargetPdu, countsStatSN: boolean): void {
+  /**
+   * Writes a PDU. Writes of one event-loop turn go out together (cork now, uncork on the next tick): replies
+   * that complete together share one writev. `written` runs once the socket has taken the bytes.
+   */
+  private send(p: TargetPdu, countsStatSN: boolean, written?: () => void): void {
     if (this.closed) return;
     const s = this.session;
     if (countsStatSN) {
@@ -190,9 +197,30 @@ export class Connection {
     }
     const digests = !!s;
     const pieces = encodePdu(p, digests && this.params.headerDigest, digests && this.params.dataDigest);
-    this.socket.cork();
-    for (const piece of pieces) this.socket.write(piece);
-    this.socket.uncork();
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    for (let i = 0; i < pieces.length; i++) this.socket.write(pieces[i]!, i === pieces.length - 1 ? written : undefined);
+  }
+
+  private corked = false;
+  /** Read buffers by size, reused once the socket has written them (a fresh buffer per READ fed the GC). */
+  private readonly pool = new Map<number, Buffer[]>();
+
+  private acquire(size: number): Buffer {
+    return this.pool.get(size)?.pop() ?? Buffer.allocUnsafe(size);
+  }
+
+  private release(b: Buffer): void {
+    if (b.length > POOLED_MAX) return;
+    const list = this.pool.get(b.length) ?? [];
+    if (list.length < POOL_PER_SIZE) list.push(b);
+    this.pool.set(b.length, list);
   }
 
   private windowFields(): { expCmdSN: number; maxCmdSN: number } {
@@ -464,6 +492,7 @@ export class Connection {
     let bufLen = 0;
     let data: Buffer | undefined;
     let direction: DataDirection = 'none';
+    let pooledRead = false;
     const byTarget = task.cdb[0] === 0xa0 || !task.nexus ? this.targetAnswer(task) : undefined;
     if (byTarget) {
       ({ result, data } = byTarget);
@@ -485,7 +514,8 @@ export class Connection {
         bufLen = Math.min(MAX_TASK_BYTES, t ? t.bytes : task.read ? task.edtl : 0);
         direction = bufLen > 0 ? 'in' : 'none';
         // Only the bytes the drive moved (bufLen - residual, from offset 0) are ever sent: no need to zero it.
-        data = bufLen > 0 ? Buffer.allocUnsafe(bufLen) : undefined;
+        data = bufLen > 0 ? this.acquire(bufLen) : undefined;
+        pooledRead = !!data;
         result = await this.run(task, direction, data);
       }
     }
@@ -504,7 +534,7 @@ export class Connection {
       result = checkCondition(buildFixedSense(SenseKey.HARDWARE_ERROR, 0x44, 0x00)); // internal target failure
     }
     const moved = direction === 'in' ? bufLen - result.residual : 0;
-    this.finish(task, result, moved, data);
+    this.finish(task, result, moved, data, pooledRead);
   }
 
   private async run(task: Task, direction: DataDirection, data: Buffer | undefined): Promise<ScsiResult> {
@@ -539,8 +569,9 @@ export class Connection {
   }
 
   /** Data-In (phase-collapsed status when GOOD) or a SCSI Response with sense; residuals against EDTL. */
-  private finish(task: Task, r: ScsiResult, moved: number, data?: Buffer): void {
+  private finish(task: Task, r: ScsiResult, moved: number, data?: Buffer, pooled = false): void {
     this.tasks.delete(task.itt);
+    const done = pooled && data ? () => this.release(data) : undefined;
     const good = r.status === ScsiStatus.GOOD;
     const sendable = task.read ? Math.min(moved, task.edtl) : 0;
     let residualFlags = 0;
@@ -572,9 +603,11 @@ export class Connection {
           opcode: TOp.DATA_IN, flags: (endOfBurst ? 0x80 : 0) | (status ? 0x01 | residualFlags : 0), byte3: status ? r.status : 0,
           lun, itt: task.itt, word20: RESERVED_TAG, ...this.windowFields(), word36: dataSN++, word40: off, word44: status ? residual : 0,
           data: data.subarray(off, off + n),
-        }, status);
+        }, status, last ? done : undefined);
         if (status) return;
       }
+    } else {
+      done?.();
     }
     let senseData: Buffer | undefined;
     if (r.sense.length > 0) {

@@ -101,8 +101,8 @@ export class LoginExchange {
       const r = this.security(keys, answer);
       if (r !== LoginStatus.SUCCESS) return fail(r);
       for (const k of ['InitiatorName', 'InitiatorAlias', 'SessionType', 'TargetName', 'AuthMethod', 'CHAP_A', 'CHAP_N', 'CHAP_R', 'CHAP_I', 'CHAP_C']) keys.delete(k);
-      // Operational keys may already come in the security stage; they are negotiated now.
-      const rest = [...keys].filter(([k]) => this.cfg.table[k] && this.cfg.table[k]!.phase !== 'security');
+      // Operational keys (and unknown ones, answered NotUnderstood) may already come in the security stage.
+      const rest = [...keys].filter(([k]) => !Object.hasOwn(this.cfg.table, k) || this.cfg.table[k]!.phase !== 'security');
       const n = negotiate(rest, this.cfg.table, 'operational');
       if (n.error) return fail(LoginStatus.INITIATOR_ERROR);
       answer.push(...n.answer);
@@ -151,10 +151,8 @@ export class LoginExchange {
       }
       const methods = offered.split(',');
       const want = this.cfg.chap ? 'CHAP' : 'None';
-      if (!methods.includes(want)) {
-        answer.push(['AuthMethod', 'Reject']);
-        return this.cfg.chap ? LoginStatus.AUTH_FAILURE : LoginStatus.SUCCESS;
-      }
+      // No method both sides accept: the login cannot go on (answering Reject would leave it waiting).
+      if (!methods.includes(want)) return LoginStatus.AUTH_FAILURE;
       this.authMethod = want;
       answer.push(['AuthMethod', want]);
       if (want === 'None') {

@@ -51,8 +51,9 @@ export function targetTable(l: TargetLimits): Record<string, KeyRow> {
     DataDigest: { rule: { kind: 'list', supported: digests }, phase: 'operational', scope: 'connection' },
     MaxConnections: { rule: { kind: 'min', ours: 1, lo: 1, hi: 65535 }, phase: 'operational', scope: 'session' },
     InitialR2T: { rule: { kind: 'bool-or', ours: false }, phase: 'operational', scope: 'session' },
-    // No immediate data: every write's data comes in Data-Out PDUs whose DataSN and offsets are checked (an
-    // initiator that reconnects mid-test would otherwise slip unchecked data in as immediate data).
+    // Offered immediate data, the target says No: every write's data then comes in Data-Out PDUs whose DataSN and
+    // offsets are checked. (An initiator that does not negotiate the key keeps the RFC default, Yes, and immediate
+    // data is accepted within the same limits.)
     ImmediateData: { rule: { kind: 'bool-and', ours: false }, phase: 'operational', scope: 'session' },
     MaxRecvDataSegmentLength: { rule: { kind: 'declare' }, phase: 'any', scope: 'connection' },
     MaxBurstLength: { rule: { kind: 'min', ours: l.maxBurstLength, lo: 512, hi: 0xffffff }, phase: 'operational', scope: 'session' },
