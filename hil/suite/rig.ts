@@ -24,9 +24,27 @@ export interface Rig {
   sg3?: boolean;
   /** scsi_debug sysfs directory, for the timeout test (guest). */
   scsiDebugSysfs?: string;
+  /** The iSCSI stage (virtual rig): an emulated MO drive that `mocopy emu serve --iscsi` serves on the host. */
+  iscsi?: RigIscsi;
   /** Run the benchmarks. */
   bench?: boolean;
   work: string;
+}
+
+/**
+ * The iSCSI stage: the host serves an emulated MO drive with `mocopy emu serve --iscsi`, QEMU's own initiator
+ * (libiscsi) attaches its LUN as a scsi-generic device behind virtio-scsi, so the guest's /dev/sgN passes
+ * every CDB (READ MEDIA SERIAL NUMBER included) to mocopy's target.
+ */
+export interface RigIscsi {
+  /** The /dev/sgN whose INQUIRY names `vendor`/`product`; absent when the guest found none (the checks then fail). */
+  spec?: string;
+  vendor: string;
+  product: string;
+  /** The image's medium ID (hex), as `emu create-mo --medium-id` set it. */
+  mediumId: string;
+  /** Licensed copies to make onto the drive from the rig's master (one per scheme), with the publisher's files. */
+  copies: Array<{ contentId: string; scheme: 'a' | 'b'; file: string }>;
 }
 
 export function loadRig(): Rig {

@@ -45,6 +45,38 @@ function counting(inner: Transport): Transport & { count: number } {
   return t;
 }
 
+/**
+ * One licensed copy from the rig's master to `targetSpec` under `scheme`, then `open` on the same drive; the
+ * opened bytes must be the publisher's (`original`, when given). Records what happened for the host.
+ */
+async function copyThenOpen(targetSpec: string, role: string, contentIdGiven: string | undefined, scheme: 'a' | 'b', original: string | undefined) {
+  const station = readStationKey(rig.stationKey!);
+  const master = await openDevice(rig.cd.spec, { write: false });
+  const target = await openDevice(targetSpec);
+  const center = new LocalCenterClient(rig.ledger!, station);
+  try {
+    const contentId = contentIdGiven ?? (await openMaster(master)).catalog.contents[0]!.contentId;
+    const t0 = Date.now();
+    const r = await copyLicensed({ master, target, contentId, scheme, center, stationKey: station });
+    const copyMs = Date.now() - t0;
+    const parts: Buffer[] = [];
+    const t1 = Date.now();
+    await openCopy({ target, contentId, stationKey: station, out: new Writable({ write(c, _e, cb) { parts.push(c); cb(); } }) });
+    const openMs = Date.now() - t1;
+    const opened = Buffer.concat(parts);
+    const sha256 = createHash('sha256').update(opened).digest('hex');
+    record('observed', { check: 'copy', role, value: { scheme, mediumIdMethod: r.mediumIdMethod, bytes: r.plainSize } });
+    record('copy', { role, contentId, scheme, mediumId: r.mediumId, licenseId: r.licenseId, slot: r.slot, bytes: r.plainSize, sha256, copyMs, openMs });
+    assert.equal(opened.length, r.plainSize);
+    if (original) assert.equal(sha256, createHash('sha256').update(readFileSync(original)).digest('hex'));
+    return r;
+  } finally {
+    await master.close();
+    await target.close();
+    await center.close();
+  }
+}
+
 describe(`HIL suite (${rig.mode})`, function () {
   this.timeout(120_000);
 
@@ -276,30 +308,67 @@ describe(`HIL suite (${rig.mode})`, function () {
         const scheme = schemes[i % 2]!;
         const ids = Object.keys(rig.programs!);
         it(`scheme ${scheme.toUpperCase()}: a program from ${rig.cd.role} to ${t.role}, then open gives the original bytes`, async () => {
-          const station = readStationKey(rig.stationKey!);
-          const master = await openDevice(rig.cd.spec, { write: false });
-          const target = await openDevice(t.spec);
-          const center = new LocalCenterClient(rig.ledger!, station);
-          try {
-            // With no originals given (a lab master), the first program of the master's catalog is copied.
-            const contentId = ids.length ? ids[i % ids.length]! : (await openMaster(master)).catalog.contents[0]!.contentId;
-            const r = await copyLicensed({ master, target, contentId, scheme, center, stationKey: station });
-            record('observed', { check: 'copy', role: t.role, value: { scheme, mediumIdMethod: r.mediumIdMethod, bytes: r.plainSize } });
-            const parts: Buffer[] = [];
-            await openCopy({ target, contentId, stationKey: station, out: new Writable({ write(c, _e, cb) { parts.push(c); cb(); } }) });
-            const opened = Buffer.concat(parts);
-            assert.equal(opened.length, r.plainSize);
-            if (rig.programs![contentId]) {
-              const original = readFileSync(rig.programs![contentId]!);
-              assert.equal(createHash('sha256').update(opened).digest('hex'), createHash('sha256').update(original).digest('hex'));
-            }
-          } finally {
-            await master.close();
-            await target.close();
-            await center.close();
-          }
+          // With no originals given (a lab master), the first program of the master's catalog is copied.
+          const contentId = ids.length ? ids[i % ids.length]! : undefined;
+          await copyThenOpen(t.spec, t.role, contentId, scheme, contentId ? rig.programs![contentId] : undefined);
         });
       });
+    });
+  }
+
+  if (native && rig.iscsi) {
+    const mo = rig.iscsi;
+    const need = (): string => {
+      if (!mo.spec) throw new Error(`no /dev/sgN answers INQUIRY as ${mo.vendor} / ${mo.product}: the iSCSI LUN is not attached`);
+      return mo.spec;
+    };
+    describe('iSCSI MO drive (mocopy emu serve --iscsi through QEMU\'s initiator)', () => {
+      it(`iscsi-mo: sg_inq shows peripheral device type 7 (optical memory), ${mo.vendor} / ${mo.product}, and mocopy's INQUIRY agrees`, async () => {
+        const spec = need();
+        const text = sh('sg_inq', [spec]);
+        record('observed', { check: 'iscsi-sg_inq', role: 'iscsi-mo', value: text.split('\n').filter((l) => /PDT=|identification|device type/.test(l)).map((l) => l.trim()) });
+        assert.match(text, /PDT=7\b/);
+        const named = /Peripheral device type: (.+?)\]?$/m.exec(text);
+        if (named) assert.match(named[1]!, /optical memory/);
+        assert.match(text, /RMB=1\b/);
+        assert.match(text, new RegExp(`Vendor identification: ${mo.vendor}\\b`));
+        assert.match(text, new RegExp(`Product identification: ${mo.product}\\b`));
+        const dev = await openDevice(spec);
+        try {
+          const inq = await dev.inquiry();
+          assert.equal(inq.peripheralType, 7);
+          assert.equal(inq.removable, true);
+          assert.equal(inq.vendor, mo.vendor);
+          assert.equal(inq.product, mo.product);
+        } finally {
+          await dev.close();
+        }
+      });
+      it('iscsi-mo: sg_rmsn -r (READ MEDIA SERIAL NUMBER, raw) prints the image\'s medium ID', () => {
+        const raw = execFileSync('sg_rmsn', ['-r', need()], { stdio: ['ignore', 'pipe', 'pipe'] });
+        record('observed', { check: 'iscsi-sg_rmsn', role: 'iscsi-mo', value: raw.toString('hex') });
+        assert.equal(raw.toString('hex'), mo.mediumId);
+      });
+      it('iscsi-mo: mocopy reads the same medium ID through SG_IO by READ MEDIA SERIAL NUMBER, the default method (no stand-in)', async () => {
+        const dev = await openDevice(need());
+        try {
+          assert.deepEqual(await dev.mediumIdMethod(), { type: 'read-media-serial-number' });
+          const id = await dev.mediumId();
+          record('observed', { check: 'iscsi-medium-id', role: 'iscsi-mo', value: { id: id.id.toString('hex'), method: id.method, standIn: id.standIn } });
+          assert.equal(id.standIn, false);
+          assert.equal(id.method, 'read-media-serial-number');
+          assert.equal(id.id.toString('hex'), mo.mediumId);
+        } finally {
+          await dev.close();
+        }
+      });
+      for (const c of mo.copies) {
+        it(`iscsi-mo: scheme ${c.scheme.toUpperCase()}: ${c.contentId} from ${rig.cd.role} to the iSCSI MO, then open in the guest gives the publisher's bytes`, async () => {
+          const r = await copyThenOpen(need(), 'iscsi-mo', c.contentId, c.scheme, c.file);
+          assert.equal(r.mediumIdMethod, 'read-media-serial-number');
+          assert.equal(r.mediumId, mo.mediumId);
+        });
+      }
     });
   }
 

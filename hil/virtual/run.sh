@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # The virtual HIL rig: a real Linux kernel under QEMU does the SG_IO. Boots a Debian cloud kernel with
 # virtio-scsi, a scsi-cd holding a master built by `mocopy master build`, a scsi-hd (serial=) and
-# scsi_debug as an optical-memory (type 7, removable, 2048-byte) drive; runs the HIL suite in the guest
-# through mocopy's native addon, and the same suite on the host against the emulator; compares them.
-# Needs: qemu-system-x86, busybox-static, cpio (apt), network access to Debian's archive for
-# `apt-get download` of the kernel and sg3-utils (cached in $MOCOPY_HIL_WORK).
+# scsi_debug as an optical-memory (type 7, removable, 2048-byte) drive, and (the iSCSI stage) mocopy's
+# emulated MO drive served on the host by `mocopy emu serve --iscsi` and attached through QEMU's own iSCSI
+# initiator as a scsi-generic device; runs the HIL suite in the guest through mocopy's native addon, opens the
+# guest's copies from the MO image on the host, runs the same suite on the host against the emulator; compares.
+# Needs: qemu-system-x86, qemu-block-extra (QEMU's iscsi driver), busybox-static, cpio (apt), network access to
+# Debian's archive for `apt-get download` of the kernel and sg3-utils (cached in $MOCOPY_HIL_WORK).
+# MOCOPY_HIL_ISCSI=0 leaves the iSCSI stage out.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 W=${MOCOPY_HIL_WORK:-${TMPDIR:-/tmp}/mocopy-hil}
 LIMIT=${MOCOPY_HIL_TIMEOUT:-900}
+ISCSI=${MOCOPY_HIL_ISCSI:-1}
 mkdir -p "$W/debs"
 log() { echo "hil: $*"; }
 
 for t in qemu-system-x86_64 cpio gzip gcc; do command -v $t >/dev/null || { echo "hil: $t missing (apt-get install qemu-system-x86 busybox-static cpio gcc)" >&2; exit 2; }; done
 BUSYBOX=$(dpkg -L busybox-static 2>/dev/null | grep 'bin/busybox$' | head -1 || true)
 [ -n "$BUSYBOX" ] || { echo "hil: busybox-static missing (apt-get install busybox-static)" >&2; exit 2; }
-[ -f dist/hil/virtual/guest-main.js ] || npm run build --silent
+if [ "$ISCSI" = 1 ] && ! ls /usr/lib/*/qemu/block-iscsi.so >/dev/null 2>&1; then
+  echo "hil: QEMU has no iscsi block driver (apt-get install qemu-block-extra), or run with MOCOPY_HIL_ISCSI=0" >&2; exit 2
+fi
+[ -f dist/hil/virtual/guest-main.js ] && [ -f dist/hil/virtual/iscsi-host.js ] || npm run build --silent
 [ -f build/Release/mocopy_native.node ] || { echo "hil: the native addon is not built (npx node-gyp rebuild)" >&2; exit 2; }
 
 # 1. Kernel and sg3_utils from Debian's packages (cached).
@@ -51,7 +58,7 @@ echo "$ORDER" | sed 's/ scsi_debug//' > rootfs/mods/order
 
 # 3. Userland: busybox, node and the libraries it needs, sg3_utils, the C TEST UNIT READY loop.
 cp "$BUSYBOX" rootfs/bin/busybox
-cp sg/usr/bin/{sg_inq,sg_readcap,sg_dd,sg_vpd,sg_raw,sg_turs} rootfs/bin/
+cp sg/usr/bin/{sg_inq,sg_readcap,sg_dd,sg_vpd,sg_raw,sg_turs,sg_rmsn} rootfs/bin/
 mkdir -p rootfs/usr/lib/x86_64-linux-gnu && cp -a sg/usr/lib/x86_64-linux-gnu/libsgutils2* rootfs/usr/lib/x86_64-linux-gnu/
 cp "$(command -v node)" rootfs/bin/node
 gcc -static -O2 -pthread -o rootfs/bin/tur "$ROOT/hil/bench/tur.c"
@@ -71,12 +78,30 @@ tar -C "$ROOT" -cf - --exclude='node_modules/typescript' --exclude='node_modules
 MOCOPY="node $ROOT/dist/cli/main.js"
 head -c 3000000 /dev/urandom > rootfs/data/HIL-APP-1.bin
 head -c 1234567 /dev/urandom > rootfs/data/HIL-APP-2.bin
+# Two small programs for the iSCSI MO (one per scheme; TCG is slow, so 256 KiB each).
+head -c 262144 /dev/urandom > rootfs/data/HIL-MO-A.bin
+head -c 262144 /dev/urandom > rootfs/data/HIL-MO-B.bin
 rm -f media/ledger.db*
 $MOCOPY center station add "virtual rig" --db media/ledger.db --key-out rootfs/data/station.key >/dev/null
 $MOCOPY master build --out media/master.iso --content HIL-APP-1=rootfs/data/HIL-APP-1.bin:"HIL program 1" \
-  --content HIL-APP-2=rootfs/data/HIL-APP-2.bin:"HIL program 2" --center-db media/ledger.db >/dev/null
+  --content HIL-APP-2=rootfs/data/HIL-APP-2.bin:"HIL program 2" --content HIL-MO-A=rootfs/data/HIL-MO-A.bin:"HIL iSCSI program A" \
+  --content HIL-MO-B=rootfs/data/HIL-MO-B.bin:"HIL iSCSI program B" --center-db media/ledger.db >/dev/null
 cp media/ledger.db rootfs/data/ledger.db
 truncate -s 64M media/disk.img
+
+# 5b. The iSCSI stage's MO disc: a blank image with a known medium ID ("MOCOPY-ISCSI"), and what the guest
+# should find (it takes the /dev/sgN whose INQUIRY says MOCOPY / EMU MO DRIVE).
+ISCSI_MID=4d4f434f50592d4953435349
+ISCSI_IQN=iqn.2026-11.org.mocopy:hil-virtual
+ISCSI_INITIATOR=iqn.2026-11.org.mocopy:hil-qemu
+rm -f media/iscsi-mo.img rootfs/data/iscsi.json
+if [ "$ISCSI" = 1 ]; then
+  $MOCOPY emu create-mo media/iscsi-mo.img --medium-id $ISCSI_MID --capacity 64M >/dev/null
+  cat > rootfs/data/iscsi.json <<JSON
+{"vendor":"MOCOPY","product":"EMU MO DRIVE","mediumId":"$ISCSI_MID",
+ "copies":[{"contentId":"HIL-MO-A","scheme":"a","file":"/data/HIL-MO-A.bin"},{"contentId":"HIL-MO-B","scheme":"b","file":"/data/HIL-MO-B.bin"}]}
+JSON
+fi
 
 # 6. The guest's init.
 cat > rootfs/init <<'INIT'
@@ -86,8 +111,9 @@ mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; m
 export LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu PATH=/bin HOME=/tmp
 for m in $(cat /mods/order); do insmod /mods/$m.ko; done
 insmod /mods/scsi_debug.ko dev_size_mb=32 sector_size=2048 ptype=7 removable=1 delay=0 max_luns=1 num_tgts=1
-i=0; while [ $i -lt 50 ] && [ "$(ls /sys/class/scsi_generic 2>/dev/null | wc -l)" -lt 3 ]; do sleep 0.2; i=$((i+1)); done
-echo "@@MOCOPY-DATA {\"kind\":\"boot\",\"sg\":\"$(ls /sys/class/scsi_generic | tr '\n' ' ')\"}"
+want=3; [ -f /data/iscsi.json ] && want=4
+i=0; while [ $i -lt 50 ] && [ "$(ls /sys/class/scsi_generic 2>/dev/null | wc -l)" -lt $want ]; do sleep 0.2; i=$((i+1)); done
+echo "@@MOCOPY-DATA {\"kind\":\"boot\",\"uptime\":$(cut -d' ' -f1 /proc/uptime),\"sg\":\"$(ls /sys/class/scsi_generic | tr '\n' ' ')\"}"
 cd /app && node dist/hil/virtual/guest-main.js
 poweroff -f
 INIT
@@ -95,23 +121,91 @@ chmod +x rootfs/init
 (cd rootfs && find . | cpio -o -H newc 2>/dev/null | gzip -1 > ../initrd.gz)
 log "initramfs $(du -h initrd.gz | cut -f1)"
 
-# 7. Boot (KVM when it works, else TCG).
+# 7. Boot (TCG; KVM only when asked for with MOCOPY_HIL_KVM=1 and /dev/kvm is usable).
 ACCEL=tcg
-if [ -w /dev/kvm ] && qemu-system-x86_64 -accel kvm -M none -display none -S -monitor none </dev/null >/dev/null 2>&1 & sleep 1; kill $! 2>/dev/null; wait $! 2>/dev/null; then :; fi
 [ -w /dev/kvm ] && [ "${MOCOPY_HIL_KVM:-0}" = 1 ] && ACCEL=kvm
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# The iSCSI target: mocopy's emulated MO drive as LUN 0, on a loopback port the kernel picks (port 0; the ready
+# line names it). QEMU logs in at start-up, so the target must be ready before QEMU runs.
+TPID="" QPID="" ISCSI_QEMU=()
+rm -f iscsi-target.log iscsi-target.err iscsi-state.json iscsi-host.log
+cleanup() {
+  [ -n "$QPID" ] && kill -KILL $(pgrep -P "$QPID") "$QPID" 2>/dev/null
+  [ -n "$TPID" ] && kill -0 "$TPID" 2>/dev/null && { kill -TERM "$TPID"; wait "$TPID" 2>/dev/null; }
+  return 0
+}
+trap cleanup EXIT
+if [ "$ISCSI" = 1 ]; then
+  ts=$(ms)
+  $MOCOPY emu serve --iscsi --listen 127.0.0.1:0 --iqn $ISCSI_IQN --mo "$W/media/iscsi-mo.img" --json > iscsi-target.log 2> iscsi-target.err &
+  TPID=$!
+  PORTAL=""
+  for _ in $(seq 300); do
+    PORTAL=$(sed -n 's/^{"event":"ready","portal":"\([0-9.:]*\)".*/\1/p' iscsi-target.log | head -1)
+    [ -n "$PORTAL" ] && break
+    kill -0 $TPID 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$PORTAL" ] || { echo "hil: the iSCSI target gave no ready line:" >&2; cat iscsi-target.log iscsi-target.err >&2; exit 2; }
+  READY_MS=$(( $(ms) - ts ))
+  log "iSCSI target $ISCSI_IQN ready on $PORTAL in ${READY_MS} ms (LUN 0: MO, medium ID $ISCSI_MID)"
+  ISCSI_QEMU=(-iscsi "initiator-name=$ISCSI_INITIATOR"
+    -drive "if=none,id=m0,file=iscsi://$PORTAL/$ISCSI_IQN/0,format=raw" -device scsi-generic,drive=m0)
+fi
+
 log "booting QEMU ($ACCEL), limit ${LIMIT}s"
 t0=$(date +%s)
-set +e
 timeout "$LIMIT" qemu-system-x86_64 -accel $ACCEL -m 2048 -smp 2 -nographic -no-reboot \
   -kernel k/boot/vmlinuz-"$KVER" -initrd initrd.gz -append "console=ttyS0 quiet panic=-1 loglevel=3" \
   -device virtio-scsi-pci,id=scsi0 \
   -drive if=none,id=d0,file=media/disk.img,format=raw,cache=unsafe -device scsi-hd,drive=d0,serial=MO-TEST-0001 \
   -drive if=none,id=c0,file=media/master.iso,format=raw,readonly=on -device scsi-cd,drive=c0 \
-  </dev/null > console.log 2>&1
-qrc=$?
-set -e
+  ${ISCSI_QEMU[@]+"${ISCSI_QEMU[@]}"} \
+  </dev/null > console.log 2>&1 &
+QPID=$!
+# A target that goes away under QEMU leaves the guest waiting on the LUN (and QEMU ignoring SIGTERM while its
+# initiator reconnects), so the rig stops QEMU itself rather than sit out the whole limit.
+TGONE=""
+while kill -0 $QPID 2>/dev/null; do
+  if [ -n "$TPID" ] && [ -z "$TGONE" ] && ! kill -0 $TPID 2>/dev/null; then
+    TGONE=1
+    echo "hil: the iSCSI target exited while the guest was running: stopping QEMU" >&2
+    kill -KILL $(pgrep -P $QPID) 2>/dev/null || true
+  fi
+  sleep 0.2
+done
+qrc=0; wait $QPID || qrc=$?
+QPID=""
 log "guest ran $(( $(date +%s) - t0 ))s (qemu exit $qrc)"
 [ $qrc -eq 124 ] && echo "hil: QEMU hit the ${LIMIT}s limit (hang?)"
+
+# 7b. The iSCSI stage on the host: stop the target (SIGTERM; 10 s grace, then SIGKILL) and check it exited
+# cleanly, then open the guest's copies from the MO image itself and compare them with the publisher's files.
+if [ -n "$TPID" ]; then
+  ts=$(ms)
+  if kill -0 $TPID 2>/dev/null; then
+    kill -TERM $TPID
+    for _ in $(seq 100); do kill -0 $TPID 2>/dev/null || break; sleep 0.1; done
+    TEXIT=0
+    if kill -0 $TPID 2>/dev/null; then kill -KILL $TPID; wait $TPID 2>/dev/null || true; TEXIT='"killed after 10 s"'; else wait $TPID || TEXIT=$?; fi
+  else
+    rc=0; wait $TPID || rc=$?
+    TEXIT="\"gone before SIGTERM (exit $rc)\""
+  fi
+  TPID=""
+  STOP_MS=$(( $(ms) - ts ))
+  log "iSCSI target stopped in ${STOP_MS} ms (exit $TEXIT)"
+  cat > iscsi-state.json <<JSON
+{"cli":"$ROOT/dist/cli/main.js","image":"$W/media/iscsi-mo.img","stationKey":"$W/rootfs/data/station.key",
+ "targetLog":"$W/iscsi-target.log","targetErr":"$W/iscsi-target.err","targetExit":$TEXIT,"initiator":"$ISCSI_INITIATOR",
+ "consoleLog":"$W/console.log","work":"$W/media","readyMs":$READY_MS,"stopMs":$STOP_MS,
+ "copies":[{"contentId":"HIL-MO-A","scheme":"a","file":"$W/rootfs/data/HIL-MO-A.bin"},{"contentId":"HIL-MO-B","scheme":"b","file":"$W/rootfs/data/HIL-MO-B.bin"}]}
+JSON
+  ts=$(ms)
+  node "$ROOT/dist/hil/virtual/iscsi-host.js" iscsi-state.json > iscsi-host.log 2>&1 || true
+  log "iSCSI host checks took $(( $(ms) - ts )) ms"
+fi
 
 # 8. The same suite on the host against the emulator (the cross-check).
 rm -rf emu && mkdir -p emu
@@ -128,4 +222,4 @@ JSON
 (cd "$ROOT" && MOCOPY_HIL_RIG="$RIG" node node_modules/mocha/bin/mocha.js --no-config --reporter json-stream dist/hil/suite/suite.spec.js > "$W/emulator.log" 2>&1) || true
 
 # 9. Summary, cross-check table, exit status.
-node "$ROOT/dist/hil/virtual/summarize.js" "$W/console.log" "$W/emulator.log" "$W/crosscheck.md"
+node "$ROOT/dist/hil/virtual/summarize.js" "$W/console.log" "$W/emulator.log" "$W/crosscheck.md" ${TEXIT+"$W/iscsi-host.log"}

@@ -1,12 +1,13 @@
 /**
  * Host side of the virtual rig: reads the guest's console log and the host's emulator run, prints the
- * summary (checks run/passed/failed per group, benchmark ratios) and the emulator cross-check table,
- * and exits non-zero on any failure, a missing result or a guest that did not finish.
- * usage: summarize GUEST_CONSOLE_LOG EMULATOR_LOG CROSSCHECK_MD_OUT
+ * summary (checks run/passed/failed per group, benchmark ratios), the iSCSI stage one check a line (the
+ * guest's checks on the iSCSI MO drive and iscsi-host.ts's checks on the host) and the emulator cross-check
+ * table, and exits non-zero on any failure, a missing result or a guest that did not finish.
+ * usage: summarize GUEST_CONSOLE_LOG EMULATOR_LOG CROSSCHECK_MD_OUT [ISCSI_HOST_LOG]
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
-interface TestLine { title: string; fullTitle: string; err?: string }
+interface TestLine { title: string; fullTitle: string; err?: string; duration?: number }
 interface Parsed { tests: Array<{ ok: boolean } & TestLine>; data: Array<Record<string, unknown>>; done: number | undefined; end?: Record<string, number> }
 
 export function parse(text: string): Parsed {
@@ -18,7 +19,9 @@ export function parse(text: string): Parsed {
     else if (line.startsWith('["')) {
       try {
         const [ev, body] = JSON.parse(line) as [string, Record<string, unknown>];
-        if (ev === 'pass' || ev === 'fail') out.tests.push({ ok: ev === 'pass', title: String(body.title), fullTitle: String(body.fullTitle), ...(body.err ? { err: String(body.err) } : {}) });
+        if (ev === 'pass' || ev === 'fail') {
+          out.tests.push({ ok: ev === 'pass', title: String(body.title), fullTitle: String(body.fullTitle), ...(body.err ? { err: String(body.err) } : {}), ...(typeof body.duration === 'number' ? { duration: body.duration } : {}) });
+        }
         if (ev === 'end') out.end = body as Record<string, number>;
       } catch { /* torn line */ }
     }
@@ -36,28 +39,36 @@ const EXPLAINED: Record<string, string> = {
   'read-media-serial-number/qemu-hd': 'QEMU implements no READ MEDIA SERIAL NUMBER; the emulator models the MO medium-ID zone.',
 };
 
+/** The guest's iSCSI-stage checks (suite.spec.ts: describe 'iSCSI MO drive …'), listed one a line. */
+const isIscsi = (t: TestLine) => /^HIL suite \(\w+\) iSCSI MO drive /.test(t.fullTitle);
+const secs = (ms: number | undefined) => (ms === undefined ? '   -  ' : `${(ms / 1000).toFixed(1).padStart(5)} s`);
+
 function groupOf(fullTitle: string): string {
   const m = /^HIL suite \(\w+\) (.+?) (\S+:|scheme|a transfer|the CD|TEST UNIT|sequential|a command)/.exec(fullTitle);
   return m ? m[1]! : fullTitle.split(' ').slice(3, 5).join(' ');
 }
 
 function main(): number {
-  const [guestLog, emuLog, mdOut] = process.argv.slice(2);
+  const [guestLog, emuLog, mdOut, iscsiLog] = process.argv.slice(2);
   const guest = parse(readFileSync(guestLog!, 'utf8'));
   const emu = parse(readFileSync(emuLog!, 'utf8'));
+  // The iSCSI stage ran when run.sh passes its host log (absent file: the host side never got to run).
+  const host: Parsed | undefined = iscsiLog === undefined ? undefined : existsSync(iscsiLog) ? parse(readFileSync(iscsiLog, 'utf8')) : { tests: [], data: [], done: undefined };
   let failed = false;
   const say = (s = '') => process.stdout.write(s + '\n');
   say('\n=== virtual HIL rig: real Linux kernel (QEMU), SG_IO through the mocopy addon');
   if (guest.done === undefined) { say('FAIL: the guest did not finish (hang, crash or timeout): see the console log'); failed = true; }
+  const boot = guest.data.find((d) => d.kind === 'boot');
+  if (boot) say(`  guest kernel up ${boot.uptime ?? '?'} s when its SCSI devices were there (${String(boot.sg).trim()})`);
   const groups = new Map<string, { pass: number; fail: number }>();
-  for (const t of guest.tests) {
+  for (const t of guest.tests.filter((x) => !isIscsi(x))) {
     const g = groupOf(t.fullTitle);
     const e = groups.get(g) ?? { pass: 0, fail: 0 };
     if (t.ok) e.pass++; else e.fail++;
     groups.set(g, e);
   }
   for (const [g, e] of groups) say(`  ${g.padEnd(40)} ${e.pass} passed, ${e.fail} failed`);
-  for (const t of guest.tests.filter((x) => !x.ok)) { say(`  FAILED: ${t.fullTitle}\n          ${t.err}`); failed = true; }
+  for (const t of guest.tests.filter((x) => !x.ok && !isIscsi(x))) { say(`  FAILED: ${t.fullTitle}\n          ${t.err}`); failed = true; }
   if (guest.tests.length === 0) { say('FAIL: no check ran in the guest'); failed = true; }
   say(`  guest: ${guest.tests.filter((t) => t.ok).length} passed, ${guest.tests.filter((t) => !t.ok).length} failed`);
   const benches = guest.data.filter((d) => d.kind === 'bench');
@@ -65,6 +76,31 @@ function main(): number {
     say('\n  benchmarks in the guest (TCG):');
     for (const b of benches) say(`    ${String(b.name).padEnd(64)} ${JSON.stringify(Object.fromEntries(Object.entries(b).filter(([k]) => !['kind', 'name'].includes(k)).map(([k, v]) => [k, typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(3)) : v])))}`);
   }
+  if (host) {
+    say('\n=== iSCSI stage: `mocopy emu serve --iscsi` on the host -> QEMU\'s initiator (libiscsi) -> scsi-generic -> the guest\'s /dev/sgN');
+    const target = host.data.find((d) => d.kind === 'iscsi-target') as { readyMs?: number; stopMs?: number; exit?: unknown; events?: Record<string, number>; notable?: unknown[]; closes?: string[]; stderr?: string; qemu?: string[] } | undefined;
+    const gi = guest.tests.filter(isIscsi);
+    for (const t of [...gi, ...host.tests]) {
+      say(`  ${t.ok ? 'ok  ' : 'FAIL'} ${secs(t.duration)}  ${t.title}`);
+      if (!t.ok) { say(`                 ${t.err}`); failed = true; }
+    }
+    if (gi.length === 0) { say('  FAIL: no iSCSI check ran in the guest'); failed = true; }
+    if (host.tests.length === 0) { say('  FAIL: the host side of the iSCSI stage did not run (see iscsi-host.log)'); failed = true; }
+    if (target) {
+      say(`  target events: ${Object.entries(target.events ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}; connections closed: ${(target.closes ?? []).join(' | ') || 'none'}`);
+      for (const e of target.notable ?? []) say(`  target: ${JSON.stringify(e)}`);
+      if (target.stderr) say(`  target stderr: ${target.stderr.split('\n').slice(0, 5).join(' / ')}`);
+      for (const l of (target.qemu ?? []).slice(0, 10)) say(`  QEMU: ${l}`);
+    }
+    const kernel = guest.data.find((d) => d.kind === 'iscsi-kernel') as { hctl: string; lines: string[] } | undefined;
+    if (kernel) {
+      say(`  guest kernel on ${kernel.hctl}: ${kernel.lines.length} line(s)`);
+      for (const l of kernel.lines.slice(0, 20)) say(`    ${l.trim()}`);
+    }
+    const sum = (ts: TestLine[]) => ts.reduce((a, t) => a + (t.duration ?? 0), 0);
+    say(`  time: target ready ${target?.readyMs ?? '-'} ms; guest checks ${secs(sum(gi)).trim()}; target stop ${target?.stopMs ?? '-'} ms; host checks ${secs(sum(host.tests)).trim()}`);
+  }
+
   say(`\n=== emulator cross-check (same suite on the host): ${emu.tests.filter((t) => t.ok).length} passed, ${emu.tests.filter((t) => !t.ok).length} failed`);
   for (const t of emu.tests.filter((x) => !x.ok)) { say(`  FAILED: ${t.fullTitle}\n          ${t.err}`); failed = true; }
   const val = (p: Parsed, check: string, role: string) => {
@@ -88,10 +124,12 @@ function main(): number {
   say(table);
   if (mdOut) writeFileSync(mdOut, `# Emulator cross-check (generated by npm run hil:virtual)\n\n${table}\n`);
   if (unexplained) { say(`FAIL: ${unexplained} unexplained difference(s) between the real targets and the emulator`); failed = true; }
-  say(failed ? '\nvirtual HIL rig: FAILED' : `\nvirtual HIL rig: OK (${guest.tests.length} checks in the guest, ${emu.tests.length} on the emulator)`);
+  const hostTests = host?.tests ?? [];
+  say(failed ? '\nvirtual HIL rig: FAILED' : `\nvirtual HIL rig: OK (${guest.tests.length} checks in the guest, ${hostTests.length ? `${hostTests.length} iSCSI-stage checks on the host, ` : ''}${emu.tests.length} on the emulator)`);
   // The plain closing line CI reads.
-  const passed = guest.tests.filter((t) => t.ok).length + emu.tests.filter((t) => t.ok).length;
-  const fails = guest.tests.filter((t) => !t.ok).length + emu.tests.filter((t) => !t.ok).length + (failed && guest.tests.every((t) => t.ok) && emu.tests.every((t) => t.ok) ? 1 : 0);
+  const everything = [...guest.tests, ...hostTests, ...emu.tests];
+  const passed = everything.filter((t) => t.ok).length;
+  const fails = everything.filter((t) => !t.ok).length + (failed && everything.every((t) => t.ok) ? 1 : 0);
   say(`hil: ${passed} passed, ${fails} failed`);
   return failed ? 1 : 0;
 }
