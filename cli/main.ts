@@ -27,6 +27,7 @@ export function buildProgram(): Command {
   const program = new Command('mocopy')
     .description('Licensed copies of programs from a master CD-ROM onto magneto-optical discs, bound to each disc\'s medium ID')
     .version(VERSION)
+    .option('--debug', 'print stack traces with errors (also MOCOPY_DEBUG=1)')
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ sortSubcommands: false });
   for (const mod of [demoCmd, copyCmd, openCmd, verifyCmd, catalogCmd, masterCmd, deviceCmd, emuCmd, centerCmd, hilCmd]) {
@@ -45,20 +46,24 @@ function wantsJson(argv: readonly string[]): boolean {
   return argv.includes('--json');
 }
 
-/** Prints an error the way a technician can act on it; never a stack trace unless MOCOPY_DEBUG is set. */
+function wantsDebug(argv: readonly string[]): boolean {
+  return argv.includes('--debug') || !!process.env.MOCOPY_DEBUG;
+}
+
+/** Prints an error the way a technician can act on it; never a stack trace unless --debug or MOCOPY_DEBUG is set. */
 export function reportError(err: unknown, argv: readonly string[], stderr: NodeJS.WritableStream = process.stderr,
   stdout: NodeJS.WritableStream = process.stdout): number {
   if (err instanceof MocopyError) {
     stderr.write(`mocopy: ${err.message}\n`);
     if (err.hint) stderr.write(`hint: ${err.hint}\n`);
     if (wantsJson(argv)) stdout.write(JSON.stringify({ error: { code: err.code, message: err.message, hint: err.hint ?? null, exitCode: err.exitCode } }) + '\n');
-    if (process.env.MOCOPY_DEBUG && err.stack) stderr.write(err.stack + '\n');
+    if (wantsDebug(argv) && err.stack) stderr.write(err.stack + '\n');
     return err.exitCode;
   }
   const e = err as Error;
   stderr.write(`mocopy: internal error: ${e?.message ?? String(err)}\n`);
-  stderr.write('hint: this is a bug in mocopy; run again with MOCOPY_DEBUG=1 and report the output\n');
-  if (process.env.MOCOPY_DEBUG && e?.stack) stderr.write(e.stack + '\n');
+  stderr.write('hint: this is a bug in mocopy; run again with --debug and report the output\n');
+  if (wantsDebug(argv) && e?.stack) stderr.write(e.stack + '\n');
   if (wantsJson(argv)) stdout.write(JSON.stringify({ error: { code: 'E_INTERNAL', message: e?.message ?? String(err), hint: null, exitCode: ExitCode.INTERNAL } }) + '\n');
   return ExitCode.INTERNAL;
 }

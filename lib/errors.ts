@@ -20,6 +20,8 @@ export const ExitCode = {
   FORMAT: 6,
   /** The license center could not be reached / answered a server error after retries. */
   CENTER_UNAVAILABLE: 7,
+  /** The disc in the drive is not a mocopy disc: blank, another program's data, unreadable as a layout. */
+  NOT_MOCOPY_DISC: 8,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -55,5 +57,15 @@ export class FormatError extends MocopyError {
 export class RefusedError extends MocopyError {
   constructor(code: string, message: string, opts: { hint?: string; cause?: unknown } = {}) {
     super(code, message, { exitCode: ExitCode.REFUSED, ...opts });
+  }
+}
+
+/** `open`/`verify` on a disc that has no mocopy layout: blank, someone else's data, a CD in the MO slot. */
+export class NotMocopyDiscError extends MocopyError {
+  constructor(device: string, why: string) {
+    super('E_NOT_MOCOPY_DISC', `${device}: not a mocopy disc (${why}): it holds no licensed copies`, {
+      exitCode: ExitCode.NOT_MOCOPY_DISC,
+      hint: 'put the MO disc the program was copied to in this drive',
+    });
   }
 }

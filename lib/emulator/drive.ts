@@ -104,6 +104,8 @@ export class EmulatedDrive implements Transport {
   private poweredOff = false;
   private closed = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Commands a timeout fault holds unanswered. */
+  private readonly hung = new Set<{ answer: () => void }>();
   private readonly speed: SpeedModel | false;
   private readonly identity: R.Identity;
   private readonly cacheOptions: CacheOptions;
@@ -157,11 +159,17 @@ export class EmulatedDrive implements Transport {
     if (this.closed) return Promise.reject(new Error(`${this.path}: drive is closed`));
     const opcode = cmd.cdb[0]!;
     if (this.faults.takeTimeout(opcode)) {
-      // The command never answers; like SG_IO, the transport gives up after the timeout.
-      return new Promise((resolve) => setTimeout(() => resolve({
-        status: 0, hostStatus: HostStatus.TIME_OUT, driverStatus: 0, sense: Buffer.alloc(0),
-        residual: cmd.data?.length ?? 0, durationUs: Math.round(cmd.timeoutMs * 1000),
-      }), cmd.timeoutMs));
+      // The command never answers; like SG_IO, the transport gives up after the timeout (or when the drive closes).
+      return new Promise((resolve) => {
+        const answer = () => {
+          this.hung.delete(hung);
+          clearTimeout(timer);
+          resolve({ status: 0, hostStatus: HostStatus.TIME_OUT, driverStatus: 0, sense: Buffer.alloc(0), residual: cmd.data?.length ?? 0, durationUs: Math.round(cmd.timeoutMs * 1000) });
+        };
+        const timer = setTimeout(answer, cmd.timeoutMs);
+        const hung = { answer };
+        this.hung.add(hung);
+      });
     }
     const run = this.queue.then(() => this.run(cmd));
     this.queue = run.catch(() => undefined);
@@ -610,6 +618,7 @@ export class EmulatedDrive implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const h of [...this.hung]) h.answer(); // commands hung by a fault end with the drive, not a minute later
     await this.queue.catch(() => undefined);
     if (this.medium) await this.medium.close(!this.poweredOff);
     this.medium = undefined;

@@ -5,7 +5,7 @@
  * disc fails here: the medium ID the drive reports is not the one the license was bound to.
  */
 import type { Writable } from 'node:stream';
-import { RefusedError, UsageError } from '../errors.js';
+import { NotMocopyDiscError, RefusedError, UsageError } from '../errors.js';
 import type { StationKey } from '../domain/index.js';
 import { constantTimeEqual } from '../crypto/compare.js';
 import { IntegrityError } from '../crypto/errors.js';
@@ -27,12 +27,13 @@ export interface LicensedCopy {
 
 export async function findCopy(target: BlockDevice, contentId: string): Promise<LicensedCopy> {
   await target.testUnitReady();
+  if ((await target.inquiry()).peripheralType === 0x05) throw new NotMocopyDiscError(target.spec, 'this is a CD-ROM drive; licensed copies are on MO discs');
   const disc = await TargetDisc.open(target);
-  if (disc.label.kind !== 'ours') throw new UsageError(`${target.spec}: this disc holds no licensed copies (${disc.label.kind === 'blank' ? 'it is blank' : disc.label.reason})`);
+  if (disc.label.kind !== 'ours') throw new NotMocopyDiscError(target.spec, disc.label.kind === 'blank' ? 'it is blank' : disc.label.reason);
   const entry = disc.directory.entries.find((e) => e.contentId === contentId);
   if (!entry) {
     const have = disc.directory.entries.map((e) => e.contentId).join(', ');
-    throw new UsageError(`${target.spec}: no copy of ${contentId} on this disc (it holds: ${have || 'nothing'})`);
+    throw new RefusedError('E_NO_COPY', `${target.spec}: no copy of ${contentId} on this disc (it holds: ${have || 'nothing'})`, { hint: 'check the content ID, or put the disc that holds this program in the drive' });
   }
   const record = await disc.readSlot(entry.slot);
   if (!record || record.contentId !== contentId || record.scheme !== entry.scheme) {

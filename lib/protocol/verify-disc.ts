@@ -5,7 +5,7 @@
  * `open` would decrypt it. The directory's SHA-256 is the station's write-verify record, unkeyed: it is
  * never taken as proof of anything here.
  */
-import { MocopyError } from '../errors.js';
+import { MocopyError, NotMocopyDiscError } from '../errors.js';
 import type { StationKey } from '../domain/index.js';
 import { IntegrityError } from '../crypto/errors.js';
 import { decryptStream, Purpose, streamIdFor } from '../crypto/stream-aead.js';
@@ -32,7 +32,10 @@ export interface VerifyResult {
 
 export async function verifyDisc(o: { target: BlockDevice; stationKey?: StationKey; deep?: boolean }): Promise<{ mediumId: string; results: VerifyResult[] }> {
   await o.target.testUnitReady();
+  if ((await o.target.inquiry()).peripheralType === 0x05) throw new NotMocopyDiscError(o.target.spec, 'this is a CD-ROM drive; licensed copies are on MO discs');
   const disc = await TargetDisc.open(o.target);
+  // A disc without our layout is not "a healthy disc with 0 copies": say what it is.
+  if (disc.label.kind !== 'ours') throw new NotMocopyDiscError(o.target.spec, disc.label.kind === 'blank' ? 'it is blank' : disc.label.reason);
   const mid = await o.target.mediumId();
   const results: VerifyResult[] = [];
   for (const entry of disc.directory.entries) results.push(await verifyCopy(disc, entry, mid.id, o));
