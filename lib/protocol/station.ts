@@ -69,8 +69,17 @@ export async function copyLicensed(o: CopyOptions): Promise<CopyResult> {
 
     const existing = target.existingCopy(o.contentId, o.scheme);
     if (existing) {
-      emit({ step: flow.step.write, message: `content ${o.contentId} is already on this disc (slot ${existing.slot}); nothing to do` });
-      return result({ mediumId, mediumIdMethod: mid.method, licenseId: '', slot: existing.slot, offset: existing.offset, plainSize: existing.plainSize, encryptedSize: existing.encryptedSize, alreadyPresent: true });
+      let licenseId = '';
+      if (!(await target.hasLicenseRecord(existing))) {
+        // Committed, but its license record is gone (a write that failed after the commit, a damaged slot): the
+        // center answers the same license again without a new bill, and the record is written back.
+        const license = await obtainLicense(o.center, o.scheme, o.contentId, mediumId);
+        await flow.installLicense(target, { slot: existing.slot, offset: existing.offset, encryptedSize: existing.encryptedSize }, license, o.stationKey, emit);
+        target.keepLicenseRecord();
+        licenseId = license.licenseId;
+      }
+      emit({ step: flow.step.write, message: `content ${o.contentId} is already on this disc (slot ${existing.slot})${licenseId ? '; its license record was written again' : '; nothing to do'}` });
+      return result({ mediumId, mediumIdMethod: mid.method, licenseId, slot: existing.slot, offset: existing.offset, plainSize: existing.plainSize, encryptedSize: existing.encryptedSize, alreadyPresent: true });
     }
     const at = target.place(flow.encryptedSize(entry));
 

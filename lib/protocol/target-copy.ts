@@ -84,6 +84,17 @@ export class TargetCopy {
     return existing;
   }
 
+  /** Does the slot of a committed copy still hold its license record? */
+  async hasLicenseRecord(entry: DirectoryEntry): Promise<boolean> {
+    const record = await this.disc.readSlot(entry.slot).catch(() => undefined);
+    return !!record && record.contentId === entry.contentId && record.scheme === entry.scheme;
+  }
+
+  /** The record just written belongs to a committed copy: a later failure must not put the old bytes back. */
+  keepLicenseRecord(): void {
+    this.priorSlot = undefined;
+  }
+
   /** A free license slot and room for `encryptedSize` bytes, or a refusal (before anything is billed). */
   place(encryptedSize: number): Placement {
     const slot = freeSlot(this.disc.directory);
@@ -119,8 +130,11 @@ export class TargetCopy {
       throw new RefusedError('E_VERIFY_FAILED', `${this.spec}: what was read back differs from what was written (bad disc or drive)`, { hint: 'try another disc; if it happens again, have the MO drive checked' });
     }
     const committed: DirectoryEntry = { ...entry, slot: at.slot, offset: at.offset, encryptedSize: at.encryptedSize, sha256: writtenHash, committed: new Date().toISOString() };
-    await this.disc.commit({ generation: this.disc.directory.generation + 1, entries: [...this.disc.directory.entries, committed] });
+    // From the first byte of the directory write on, the new directory may be the one in force: the slot's new
+    // record must then stay, whatever fails later (a restored slot would leave a committed copy without its license).
+    // If the directory write itself fails, the directory in force still calls the slot free and the next copy reuses it.
     this.priorSlot = undefined;
+    await this.disc.commit({ generation: this.disc.directory.generation + 1, entries: [...this.disc.directory.entries, committed] });
     return committed;
   }
 
