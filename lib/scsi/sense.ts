@@ -47,6 +47,16 @@ export interface FieldPointer {
   field: number;
 }
 
+/** COPY ABORTED sense-key-specific data (SPC-5 4.4.2.4.5): where in the EXTENDED COPY parameter data the error is. */
+export interface SegmentPointer {
+  /** SD: true, the field is relative to the start of the segment descriptor; false, to the start of the parameter list. */
+  segmentDescriptor: boolean;
+  bitPointerValid: boolean;
+  bitPointer: number;
+  /** Byte index of the field in error. */
+  field: number;
+}
+
 export interface SenseDescriptor {
   type: number;
   bytes: Buffer;
@@ -65,8 +75,16 @@ export interface SenseData {
   information?: bigint;
   commandSpecific?: bigint;
   fieldPointer?: FieldPointer;
-  /** Progress indication (NOT READY, in progress), 0..65535 of 65536. */
+  /** Progress indication (NO SENSE / NOT READY, e.g. a format in progress), 0..65535 of 65536. */
   progress?: number;
+  /** progress as a percentage, 0 ≤ p < 100. */
+  progressPercent?: number;
+  /** Actual retry count (RECOVERED ERROR, MEDIUM ERROR, HARDWARE ERROR): how many retries the device made. */
+  retryCount?: number;
+  /** Segment pointer (COPY ABORTED). */
+  segmentPointer?: SegmentPointer;
+  /** UNIT ATTENTION: the unit attention condition queue overflowed (OVERFLOW bit). */
+  unitAttentionOverflow?: boolean;
   filemark: boolean;
   eom: boolean;
   ili: boolean;
@@ -76,21 +94,35 @@ export interface SenseData {
   raw: Buffer;
 }
 
-function sksField(b: Buffer, senseKey: number): { fieldPointer?: FieldPointer; progress?: number } {
-  // b: the 3 sense-key-specific bytes, SKSV in bit 7 of the first.
-  if (b.length < 3 || !(b[0]! & 0x80)) return {};
-  if (senseKey === SenseKey.ILLEGAL_REQUEST) {
-    return {
-      fieldPointer: {
-        commandData: !!(b[0]! & 0x40),
-        bitPointerValid: !!(b[0]! & 0x08),
-        bitPointer: b[0]! & 0x07,
-        field: b.readUInt16BE(1),
-      },
-    };
+type SksFields = Pick<SenseData, 'fieldPointer' | 'progress' | 'progressPercent' | 'retryCount' | 'segmentPointer' | 'unitAttentionOverflow'>;
+
+/**
+ * The sense-key-specific field (SPC-5 4.4.2.4): bytes 15-17 of fixed sense, bytes 4-6 of a descriptor of type 02h;
+ * what it holds depends on the sense key. In fixed format SKSV (bit 7 of the first byte) says whether it holds
+ * anything; in a descriptor SPC says SKSV "shall be set to one", the descriptor being there is what counts
+ * (pass descriptor = true), as sg3_utils reads it too.
+ */
+export function decodeSenseKeySpecific(b: Uint8Array, senseKey: number, descriptor = false): SksFields {
+  if (b.length < 3 || (!descriptor && !(b[0]! & 0x80))) return {};
+  const b0 = b[0]!;
+  const word = (b[1]! << 8) | b[2]!;
+  switch (senseKey & 0x0f) {
+    case SenseKey.ILLEGAL_REQUEST:
+      return { fieldPointer: { commandData: !!(b0 & 0x40), bitPointerValid: !!(b0 & 0x08), bitPointer: b0 & 0x07, field: word } };
+    case SenseKey.NO_SENSE:
+    case SenseKey.NOT_READY:
+      return { progress: word, progressPercent: (word * 100) / 65536 };
+    case SenseKey.RECOVERED_ERROR:
+    case SenseKey.MEDIUM_ERROR:
+    case SenseKey.HARDWARE_ERROR:
+      return { retryCount: word };
+    case SenseKey.COPY_ABORTED:
+      return { segmentPointer: { segmentDescriptor: !!(b0 & 0x20), bitPointerValid: !!(b0 & 0x08), bitPointer: b0 & 0x07, field: word } };
+    case SenseKey.UNIT_ATTENTION:
+      return { unitAttentionOverflow: !!(b0 & 0x01) };
+    default:
+      return {};
   }
-  if (senseKey === SenseKey.NOT_READY || senseKey === SenseKey.NO_SENSE) return { progress: b.readUInt16BE(1) };
-  return {};
 }
 
 /** Decodes sense bytes; undefined when there is no sense (empty or response code not 70h-73h). */
@@ -123,7 +155,7 @@ export function parseSense(input: Uint8Array | undefined | null): SenseData | un
     if (end >= 12) base.commandSpecific = BigInt(raw.readUInt32BE(8));
     if (end >= 13) base.asc = raw[12]!;
     if (end >= 14) base.ascq = raw[13]!;
-    if (end >= 18) Object.assign(base, sksField(raw.subarray(15, 18), base.senseKey));
+    if (end >= 18) Object.assign(base, decodeSenseKeySpecific(raw.subarray(15, 18), base.senseKey));
     base.truncated = raw.length < 14 || raw.length < declared;
     return base;
   }
@@ -147,7 +179,8 @@ export function parseSense(input: Uint8Array | undefined | null): SenseData | un
     } else if (type === 0x01 && bytes.length >= 12) {
       base.commandSpecific = bytes.readBigUInt64BE(4);
     } else if (type === 0x02 && bytes.length >= 7) {
-      Object.assign(base, sksField(bytes.subarray(4, 7), base.senseKey));
+      // Sense key specific descriptor: the 3 bytes at 4-6, laid out as in fixed format.
+      Object.assign(base, decodeSenseKeySpecific(bytes.subarray(4, 7), base.senseKey, true));
     } else if (type === 0x04 && bytes.length >= 4) {
       // Stream commands descriptor: FILEMARK/EOM/ILI in byte 3.
       base.filemark = !!(bytes[3]! & 0x80);
@@ -172,12 +205,24 @@ export function formatSense(s: SenseData): string {
     const fp = s.fieldPointer;
     text += ` [${fp.commandData ? 'CDB' : 'parameter data'} byte ${fp.field}${fp.bitPointerValid ? ` bit ${fp.bitPointer}` : ''}]`;
   }
+  if (s.progressPercent !== undefined) text += ` [progress ${s.progressPercent.toFixed(1)}%]`;
+  if (s.retryCount !== undefined) text += ` [actual retry count ${s.retryCount}]`;
+  if (s.segmentPointer) {
+    const sp = s.segmentPointer;
+    text += ` [${sp.segmentDescriptor ? 'segment descriptor' : 'parameter list'} byte ${sp.field}${sp.bitPointerValid ? ` bit ${sp.bitPointer}` : ''}]`;
+  }
+  if (s.unitAttentionOverflow) text += ' [unit attention queue overflow]';
   return text;
 }
 
 /** Builds fixed-format sense (70h), used by the emulator and by tests. */
 export function buildFixedSense(key: number, asc: number, ascq: number, opts: {
   information?: number; fieldPointer?: { commandData: boolean; field: number; bit?: number }; deferred?: boolean;
+  /** Progress indication, 0..65535 of 65536 (NO SENSE / NOT READY). */
+  progress?: number;
+  /** Actual retry count (RECOVERED / MEDIUM / HARDWARE ERROR). */
+  retryCount?: number;
+  segmentPointer?: { segmentDescriptor: boolean; field: number; bit?: number };
 } = {}): Buffer {
   const b = Buffer.alloc(18);
   b[0] = (opts.information !== undefined ? 0x80 : 0) | (opts.deferred ? 0x71 : 0x70);
@@ -189,7 +234,14 @@ export function buildFixedSense(key: number, asc: number, ascq: number, opts: {
   if (opts.fieldPointer) {
     const fp = opts.fieldPointer;
     b[15] = 0x80 | (fp.commandData ? 0x40 : 0) | (fp.bit !== undefined ? 0x08 | (fp.bit & 7) : 0);
-    b.writeUInt16BE(fp.field, 16);
+    b.writeUInt16BE(fp.field & 0xffff, 16);
+  } else if (opts.segmentPointer) {
+    const sp = opts.segmentPointer;
+    b[15] = 0x80 | (sp.segmentDescriptor ? 0x20 : 0) | (sp.bit !== undefined ? 0x08 | (sp.bit & 7) : 0);
+    b.writeUInt16BE(sp.field & 0xffff, 16);
+  } else if (opts.progress !== undefined || opts.retryCount !== undefined) {
+    b[15] = 0x80;
+    b.writeUInt16BE((opts.progress ?? opts.retryCount!) & 0xffff, 16);
   }
   return b;
 }
