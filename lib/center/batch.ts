@@ -4,6 +4,7 @@
  * after that transaction committed (synchronous=FULL). One fsync serves many licenses.
  */
 import type Database from 'better-sqlite3';
+import { isStorageFailure, LedgerWriteError } from './ledger.js';
 
 interface Item<T> { fn: () => T; resolve: (v: T) => void; reject: (e: unknown) => void; result?: T; error?: unknown; failed?: boolean }
 
@@ -82,7 +83,9 @@ export class GroupCommit {
           }
         })();
       } catch (e) {
-        for (const item of batch) item.reject(e);
+        // The batch's commit failed: nobody in it was issued or billed. Storage failures are named as such.
+        const err = isStorageFailure(e) ? new LedgerWriteError(this.db.name, e) : e;
+        for (const item of batch) item.reject(err);
         continue;
       }
       this.stats.commits++;

@@ -44,6 +44,22 @@ export class LedgerError extends MocopyError {
   }
 }
 
+/** The ledger could not be written (disk full, I/O error, read-only): nothing was issued or billed. */
+export class LedgerWriteError extends MocopyError {
+  constructor(path: string, cause: unknown) {
+    super('E_LEDGER_WRITE', `the license center could not write its ledger ${path} (${(cause as { code?: string }).code ?? (cause as Error).message}); nothing was issued or billed`, {
+      exitCode: ExitCode.CENTER_UNAVAILABLE, cause,
+      hint: 'the center\'s disk is full or failing: free space (or fix the disk), then run the same command again',
+    });
+  }
+}
+
+/** SQLite's storage failures, as opposed to constraint violations (a race another request won). */
+export function isStorageFailure(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' && /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB|BUSY|LOCKED)/.test(code);
+}
+
 export class Ledger {
   readonly path: string;
   readonly db: Database.Database;
@@ -177,6 +193,15 @@ export class Ledger {
 
   /** Stores a license and its billing row in one durable transaction. */
   recordLicense(l: LicenseRow, amount: number): void {
+    try {
+      this.insertLicense(l, amount);
+    } catch (e) {
+      if (isStorageFailure(e)) throw new LedgerWriteError(this.path, e);
+      throw e;
+    }
+  }
+
+  private insertLicense(l: LicenseRow, amount: number): void {
     this.db.transaction(() => {
       this.stmt('INSERT INTO licenses (id, request_id, station_id, content_id, medium_id, scheme, response, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(l.id, l.requestId, l.stationId, l.contentId, l.mediumId, l.scheme, JSON.stringify(l.response), l.issuedAt);

@@ -52,7 +52,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   [CenterRefusal.UNKNOWN_STATION]: 401, [CenterRefusal.BAD_MAC]: 401, [CenterRefusal.UNAUTHORIZED]: 401, [CenterRefusal.STALE_TIMESTAMP]: 401,
   [CenterRefusal.REPLAYED_NONCE]: 401, [CenterRefusal.STATION_REVOKED]: 403, [CenterRefusal.UNKNOWN_CONTENT]: 404,
   [CenterRefusal.SCHEME_NOT_ALLOWED]: 403, [CenterRefusal.BAD_REQUEST]: 400, [CenterRefusal.REQUEST_CONFLICT]: 409,
-  [CenterRefusal.BODY_TOO_LARGE]: 413, [CenterRefusal.NOT_FOUND]: 404,
+  [CenterRefusal.BODY_TOO_LARGE]: 413, [CenterRefusal.NOT_FOUND]: 404, E_LEDGER_WRITE: 503,
 };
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -79,6 +79,18 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
+/**
+ * The request target as a URL, or undefined when it does not parse ('//', '//[': Node's HTTP parser lets them
+ * through). Parsed outside the handler's try, a throw here was an unhandled rejection that stopped the center.
+ */
+function requestUrl(target: string | undefined): URL | undefined {
+  try {
+    return new URL(target ?? '/', 'http://center');
+  } catch {
+    return undefined;
+  }
+}
+
 export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
   const center = LicenseCenter.open(o.db, { create: false });
   let inFlight = 0;
@@ -90,8 +102,8 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const t0 = process.hrtime.bigint();
-    const url = new URL(req.url ?? '/', 'http://center');
-    const entry: Record<string, unknown> = { method: req.method, path: url.pathname };
+    const url = requestUrl(req.url);
+    const entry: Record<string, unknown> = { method: req.method, path: url?.pathname ?? req.url };
     let status = 200;
     let body: unknown;
     let stationKey: Buffer | undefined;
@@ -99,6 +111,7 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
     const nonce = String(req.headers[H.nonce] ?? '');
     try {
       if (closing) throw new HttpRefusal(503, 'E_SHUTTING_DOWN', 'the license center is shutting down');
+      if (!url) throw new HttpRefusal(400, CenterRefusal.BAD_REQUEST, 'the request target is not a path');
       const raw = await readBody(req);
       if (url.pathname === '/v1/health' && req.method === 'GET') {
         body = { ok: true, centerId: center.centerId };

@@ -6,8 +6,8 @@
 export type FaultOp = 'read' | 'write' | 'any';
 
 export type FaultSpec =
-  /** MEDIUM ERROR on blocks in [from, to]: read 03/11/00, write 03/0C/00; information = first bad LBA. */
-  | { kind: 'medium-error'; op: FaultOp; from: number; to: number; probability?: number; count?: number }
+  /** MEDIUM ERROR on blocks in [from, to]: read 03/11/00, write 03/0C/00; information = first bad LBA. `skip`: the first N matching commands pass. */
+  | { kind: 'medium-error'; op: FaultOp; from: number; to: number; probability?: number; count?: number; skip?: number }
   /** NOT READY 04/01 (becoming ready) for the next `commands` commands and/or `ms` milliseconds. */
   | { kind: 'not-ready'; commands?: number; ms?: number }
   /** The next matching command(s) never answer: the transport reports a timeout after timeoutMs. */
@@ -102,6 +102,10 @@ export class Faults {
       const lo = Math.max(lba, s.from);
       const hi = Math.min(lba + blocks - 1, s.to);
       if (lo > hi) continue;
+      if (s.skip !== undefined && a.seen < s.skip) {
+        a.seen++;
+        continue;
+      }
       if (s.probability !== undefined && this.random() >= s.probability) continue;
       a.remaining--;
       return lo;

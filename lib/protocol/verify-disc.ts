@@ -11,6 +11,7 @@ import { IntegrityError } from '../crypto/errors.js';
 import { decryptStream, Purpose, streamIdFor } from '../crypto/stream-aead.js';
 import type { DirectoryEntry } from '../formats/disc-layout.js';
 import type { BlockDevice } from '../scsi/device-api.js';
+import { ScsiError, TransportError } from '../scsi/scsi-errors.js';
 import { TargetDisc } from '../target/disc.js';
 import { programKey, type LicensedCopy } from './open-copy.js';
 import { takeBytes } from './pipeline.js';
@@ -65,6 +66,8 @@ async function verifyCopy(disc: TargetDisc, entry: DirectoryEntry, mediumId: Buf
       }
     }
   } catch (e) {
+    // The drive failing is not the copy failing a check: it surfaces as the device error it is (exit 3/4).
+    if (e instanceof ScsiError || e instanceof TransportError) throw e;
     if (r.checks.license === 'ok') r.checks.data = 'failed';
     else r.checks.license = 'failed';
     if (e instanceof IntegrityError && e.streamOffset !== undefined) r.failedAt = entry.offset + e.streamOffset;
