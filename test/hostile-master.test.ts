@@ -42,22 +42,9 @@ function rec(name: string, lba: number, size: number, flags = 0): Buffer {
 const DIR = 0x02;
 const MULTI = 0x80;
 
-/** Packs records into whole sectors; a record never crosses a sector boundary. */
+/** Packs records into whole sectors (the writer's own packing, so a record never crosses a sector boundary). */
 function pack(records: Buffer[]): Buffer {
-  const sectors: Buffer[] = [];
-  let cur = Buffer.alloc(SECTOR);
-  let off = 0;
-  for (const r of records) {
-    if (off + r.length > SECTOR) {
-      sectors.push(cur);
-      cur = Buffer.alloc(SECTOR);
-      off = 0;
-    }
-    r.copy(cur, off);
-    off += r.length;
-  }
-  sectors.push(cur);
-  return Buffer.concat(sectors);
+  return Buffer.concat(iso.packRecords(records));
 }
 
 /** A sparse volume in memory: sectors not written read as zeros. Counts what is read. */

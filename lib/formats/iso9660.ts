@@ -82,7 +82,7 @@ function dirRecord(name: Buffer, lba: number, size: number, isDir: boolean, date
 }
 
 /** Packs records into sectors: a record never crosses a sector boundary. */
-function packRecords(records: Buffer[]): Buffer[] {
+export function packRecords(records: Buffer[]): Buffer[] {
   const sectors: Buffer[] = [];
   let cur = Buffer.alloc(SECTOR);
   let off = 0;
