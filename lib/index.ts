@@ -32,7 +32,7 @@ export { CATALOG_PATH, decodeCatalog, encodeCatalog, type MasterCatalog, type Ca
 export { buildMaster, type MasterContentSpec, type BuildMasterResult } from './master/build.js';
 export { openMaster, findContent, readMasterProgram, decryptMasterProgram, type OpenedMaster } from './master/read.js';
 export { TargetDisc } from './target/disc.js';
-export { copyLicensed, type CopyOptions, type CopyResult } from './protocol/station.js';
+export { copyLicensed, copyToTargets, type CopyOptions, type CopyResult, type MultiCopyOptions, type TargetOutcome } from './protocol/station.js';
 export { openCopy } from './protocol/open-copy.js';
 export { verifyDisc } from './protocol/verify-disc.js';
 export type { StationEvent } from './protocol/events.js';
