@@ -19,6 +19,7 @@ import * as emuCmd from './commands/emu.js';
 import * as hilCmd from './commands/hil.js';
 import * as masterCmd from './commands/master.js';
 import * as openCmd from './commands/open.js';
+import * as stationCmd from './commands/station.js';
 import * as verifyCmd from './commands/verify.js';
 
 const VERSION = '0.1.0';
@@ -30,7 +31,7 @@ export function buildProgram(): Command {
     .option('--debug', 'print stack traces with errors (also MOCOPY_DEBUG=1)')
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ sortSubcommands: false });
-  for (const mod of [demoCmd, copyCmd, openCmd, verifyCmd, catalogCmd, masterCmd, deviceCmd, emuCmd, centerCmd, hilCmd]) {
+  for (const mod of [demoCmd, copyCmd, stationCmd, openCmd, verifyCmd, catalogCmd, masterCmd, deviceCmd, emuCmd, centerCmd, hilCmd]) {
     mod.register(program);
   }
   // Usage errors from any subcommand exit with ExitCode.USAGE instead of commander's exit(1).

@@ -34,6 +34,7 @@ export { openMaster, findContent, readMasterProgram, decryptMasterProgram, type 
 export { TargetDisc } from './target/disc.js';
 export { copyLicensed, copyToTargets, type CopyOptions, type CopyResult, type MultiCopyOptions, type TargetOutcome } from './protocol/station.js';
 export { openCopy } from './protocol/open-copy.js';
+export { runDuplicator, type DuplicatorEvent, type DuplicatorOptions, type Tally, type DiscOutcome, type DriveState } from './protocol/duplicator.js';
 export { verifyDisc } from './protocol/verify-disc.js';
 export type { StationEvent } from './protocol/events.js';
 export { LicenseCenter } from './center/center.js';

@@ -9,6 +9,7 @@ PACKAGES=(
   xorriso genisoimage                      # masters checked by foreign ISO 9660 tools
   time                                     # GNU time: peak RSS of a CLI run (hostile master test)
   libiscsi-bin tgt                         # a foreign iSCSI initiator and conformance suite; Linux's tgt as the reference target
+  tmux                                     # a real terminal for the station screen test
   qemu-block-extra                         # QEMU's iSCSI block driver: the guest's kernel drives our served MO
   qemu-system-x86 busybox-static cpio gzip xz-utils binutils libc6-dev sg3-utils   # the virtual HIL rig
   openssl                                  # TLS certificates for the HTTPS center tests

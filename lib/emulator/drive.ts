@@ -41,6 +41,11 @@ export interface DriveOptions {
   cache?: CacheOptions;
   /** Report POWER ON (29/00) on the first command, as a drive that nobody has talked to yet. Default false. */
   powerOnAttention?: boolean;
+  /**
+   * A scripted disc changer: each time the disc is ejected (START STOP UNIT with LoEj, or `eject()`), the next image
+   * of the list is inserted after `delayMs` (default 200), with the unit attention 28/00 a real drive raises.
+   */
+  changer?: { images: string[]; delayMs?: number };
 }
 
 class CheckCondition {
@@ -106,6 +111,9 @@ export class EmulatedDrive implements Transport {
   private queue: Promise<unknown> = Promise.resolve();
   /** Commands a timeout fault holds unanswered. */
   private readonly hung = new Set<{ answer: () => void }>();
+  /** Images the changer still has to insert, and its pending insertion. */
+  private readonly changerQueue: string[];
+  private changerTimer: NodeJS.Timeout | undefined;
   private readonly speed: SpeedModel | false;
   private readonly identity: R.Identity;
   private readonly cacheOptions: CacheOptions;
@@ -120,6 +128,8 @@ export class EmulatedDrive implements Transport {
     this.faults = new Faults(opts.seed ?? 1, opts.faults ?? []);
     this.speed = opts.speed ?? false;
     this.cacheOptions = opts.cache ?? {};
+    this.changerQueue = [...(opts.changer?.images ?? [])];
+    this.changerDelayMs = opts.changer?.delayMs ?? 200;
     const maxTransferBytes = opts.maxTransferBytes ?? 1 << 20;
     this.limits = { maxTransferBytes, alignment: 1 };
     const n = ++driveCounter;
@@ -573,6 +583,20 @@ export class EmulatedDrive implements Transport {
     await this.medium.close(true);
     this.medium = undefined;
     this.prevented = false;
+    const next = this.changerQueue.shift();
+    if (next !== undefined && !this.closed) {
+      this.changerTimer = setTimeout(() => {
+        this.changerTimer = undefined;
+        if (!this.closed) this.insert(next).catch(() => undefined);
+      }, this.changerDelayMs);
+    }
+  }
+
+  private readonly changerDelayMs: number;
+
+  /** Discs the changer has not inserted yet. */
+  get changerRemaining(): number {
+    return this.changerQueue.length + (this.changerTimer ? 1 : 0);
   }
 
   /** Puts a disc (image file) in the drive; the next command gets UNIT ATTENTION 28/00. */
@@ -618,6 +642,7 @@ export class EmulatedDrive implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.changerTimer) clearTimeout(this.changerTimer);
     for (const h of [...this.hung]) h.answer(); // commands hung by a fault end with the drive, not a minute later
     await this.queue.catch(() => undefined);
     if (this.medium) await this.medium.close(!this.poweredOff);

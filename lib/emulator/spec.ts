@@ -3,7 +3,7 @@
  * test from the command line (docs/emulator.md, "Device-spec options"):
  *
  *   emu:PATH | emu-mo:PATH | emu-cd:PATH   [?OPTION[&OPTION…]]
- *   OPTION   = fault=FAULT | seed=N | speed=mo|cd|off
+ *   OPTION   = fault=FAULT | seed=N | speed=mo|cd|cdNN|off | changer=IMAGE[,IMAGE…] | changer-delay=MS
  *   FAULT    = medium-error:read|write|any:FROM-TO | not-ready:N | timeout[:OPCODE] | power-cut-after-writes:N
  *            | rmsn-length:N | short-read:N[:COUNT]
  */
@@ -19,7 +19,7 @@ export interface EmulatorSpec {
   options: DriveOptions;
 }
 
-const GRAMMAR = 'emu:IMAGE[?fault=FAULT&seed=N&speed=mo|cd|off], FAULT one of medium-error:read|write|any:FROM-TO, not-ready:N, timeout[:OPCODE], power-cut-after-writes:N, rmsn-length:N, short-read:N[:COUNT] (docs/emulator.md)';
+const GRAMMAR = 'emu:IMAGE[?fault=FAULT&seed=N&speed=mo|cd|cdNN|off&changer=IMAGE,IMAGE&changer-delay=MS], FAULT one of medium-error:read|write|any:FROM-TO, not-ready:N, timeout[:OPCODE], power-cut-after-writes:N, rmsn-length:N, short-read:N[:COUNT] (docs/emulator.md)';
 
 function count(text: string | undefined, what: string, spec: string, min = 0): number {
   if (text === undefined || !/^\d{1,15}$/.test(text) || Number(text) < min) throw new UsageError(`device spec "${spec}": ${what} must be a whole number${min ? ` ≥ ${min}` : ''}, not "${text ?? ''}"`, `the grammar is ${GRAMMAR}`);
@@ -63,7 +63,7 @@ export function parseEmulatorSpec(spec: string): EmulatorSpec | undefined {
   let path = m[2]!;
   const options: DriveOptions = {};
   // Options start at the last '?' followed by a known key, so a '?' inside a file name still works.
-  const q = /\?((?:fault|seed|speed)=[^?]*)$/.exec(path);
+  const q = /\?((?:fault|seed|speed|changer|changer-delay)=[^?]*)$/.exec(path);
   if (q) {
     path = path.slice(0, q.index);
     const faults: FaultSpec[] = [];
@@ -74,6 +74,9 @@ export function parseEmulatorSpec(spec: string): EmulatorSpec | undefined {
       if (key === 'fault' && value) faults.push(parseFault(value, spec));
       else if (key === 'seed') options.seed = count(value, 'seed', spec);
       else if (key === 'speed' && (value === 'mo' || value === 'cd' || value === 'off')) options.speed = value === 'mo' ? MO_SPEED : value === 'cd' ? CD_SPEED : false;
+      else if (key === 'speed' && value && /^cd([1-9]\d?)$/.test(value)) options.speed = { ...CD_SPEED, readMBps: Number(value.slice(2)) * 0.15 }; // N x 150 KB/s
+      else if (key === 'changer' && value) options.changer = { ...options.changer, images: value.split(',').filter(Boolean) };
+      else if (key === 'changer-delay') options.changer = { images: options.changer?.images ?? [], delayMs: count(value, 'changer-delay', spec) };
       else throw new UsageError(`device spec "${spec}": unknown or malformed option "${part}"`, `the grammar is ${GRAMMAR}`);
     }
     if (faults.length) options.faults = faults;
