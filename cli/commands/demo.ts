@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { buildMaster, copyLicensed, createMoImage, Ledger, LicenseCenter, LocalCenterClient, MO_HEADER_SIZE, MocopyError, openCopy, openDevice, RefusedError, type Scheme, writeStationKey } from '../../lib/index.js';
+import { buildMaster, copyLicensed, copyToTargets, createMoImage, UsageError, Ledger, LicenseCenter, LocalCenterClient, MO_HEADER_SIZE, MocopyError, openCopy, openDevice, RefusedError, type Scheme, writeStationKey } from '../../lib/index.js';
 import { jsonOption, printJson } from '../common.js';
 
 class Collect extends Writable {
@@ -41,8 +41,11 @@ export function register(program: Command): void {
     .description('run the whole licensed-copy system on emulated drives and check every step (exit 0 only if all behaved)')
     .option('--keep <dir>', 'work in DIR and keep the files')
     .option('--size <bytes>', 'size of each demo program', String(3 * 1024 * 1024 + 12345))
+    .option('--drives <n>', 'also fill N emulated MO drives at once from one master read (speed model on)', '1')
     .addOption(jsonOption())
-    .action(async (o: { keep?: string; size: string; json?: boolean }) => {
+    .action(async (o: { keep?: string; size: string; drives: string; json?: boolean }) => {
+      const drives = Number(o.drives);
+      if (!Number.isInteger(drives) || drives < 1 || drives > 16) throw new UsageError(`--drives must be 1 to 16, not "${o.drives}"`);
       const dir = o.keep ?? mkdtempSync(join(tmpdir(), 'mocopy-demo-'));
       const events: Array<Record<string, unknown>> = [];
       const say = (step: string, message: string) => {
@@ -112,10 +115,44 @@ export function register(program: Command): void {
             await cloned.close();
           }
         }
+        if (drives > 1) {
+          // Several MO drives filled at once: the master read once, one license per disc, each at the MO's 5 MB/s.
+          const images = Array.from({ length: drives }, (_, i) => {
+            const image = join(dir, `drive-${i + 1}.mo`);
+            createMoImage(image, { mediumId: Buffer.from(`4d4f2d4e${String(i + 1).padStart(4, '0')}`, 'hex'), capacityBytes: 64 << 20, blockSize: 2048, overwrite: true });
+            return image;
+          });
+          say('drives', `${drives} MO drives, each with a blank disc; one master read feeds them all (scheme B: each disc its own Ku)`);
+          const master = await openDevice(`emu:${masterIso}`);
+          const targets = await Promise.all(images.map((img) => openDevice(`emu:${img}?speed=mo`)));
+          const client = new LocalCenterClient(ledger, station);
+          const shown = images.map(() => -1);
+          const t0 = Date.now();
+          try {
+            const outcomes = await copyToTargets({
+              master, targets, contentId: 'WORDPRO-1', scheme: 'b', center: client, stationKey: station,
+              onEvent: (i, e) => {
+                if (e.message !== 'progress' || !e.total) return;
+                const q = Math.floor((4 * (e.bytes ?? 0)) / e.total);
+                if (q > shown[i]!) { shown[i] = q; say(`MO${i + 1}`, `${String(25 * q).padStart(3)}% of ${e.total} bytes after ${((Date.now() - t0) / 1000).toFixed(1)} s`); }
+              },
+            });
+            for (const [i, r] of outcomes.entries()) {
+              const sink = new Collect();
+              if (r.ok) await openCopy({ target: targets[i]!, contentId: 'WORDPRO-1', stationKey: station, out: sink });
+              expect(r.ok && sink.bytes.equals(programs['WORDPRO-1']!), `drive ${i + 1}: ${r.ok ? `licensed to medium ID ${r.result.mediumId}, opens identical` : String((r as { error: Error }).error)}`);
+            }
+          } finally {
+            await master.close();
+            for (const t of targets) await t.close();
+            await client.close();
+          }
+        }
         const l = Ledger.open(ledger, { create: false });
         const report = l.report();
         l.close();
-        expect(report.licenses.length === 2 && report.billing.length === 2, `the ledger holds ${report.licenses.length} licenses and ${report.billing.length} billing rows`);
+        const want = 2 + (drives > 1 ? drives : 0);
+        expect(report.licenses.length === want && report.billing.length === want, `the ledger holds ${report.licenses.length} licenses and ${report.billing.length} billing rows`);
       } catch (e) {
         failures.push((e as Error).message);
         say('FAIL', e instanceof MocopyError ? `${e.message}${e.hint ? ` (hint: ${e.hint})` : ''}` : String((e as Error)?.stack ?? e));

@@ -116,7 +116,9 @@ export class TargetCopy {
   /** Stream the program into its extent, then SYNCHRONIZE CACHE; returns the SHA-256 of what was written. */
   async writeProgram(at: Placement, source: AsyncIterable<Buffer>, onBytes: (n: number) => void, opts: StreamOptions): Promise<string> {
     const written = sha256();
-    await this.device.writeStream(this.disc.lbaOf(at.offset), padToBlocks(tapHash(source, written, onBytes), this.disc.blockSize), opts);
+    // Progress counts what the drive has written (not what was handed to it): the technician sees the disc fill.
+    const onProgress = (p: { bytes: number }) => onBytes(Math.min(p.bytes, at.encryptedSize));
+    await this.device.writeStream(this.disc.lbaOf(at.offset), padToBlocks(tapHash(source, written), this.disc.blockSize), { ...opts, onProgress });
     await this.device.sync();
     return written.digest('hex');
   }
