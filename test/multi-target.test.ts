@@ -78,6 +78,18 @@ describe('one master, several targets', function () {
     assert.equal(licenses('APP-1').filter((b) => b.mediumId === mid).length, 1, 'billed once for the failed-then-resumed disc');
   });
 
+  it('a power cut in one drive mid-copy: the others finish; that disc is as it was and completes when run again', async () => {
+    const discs = Array.from({ length: 3 }, () => w.newDisc(`q${++n}.mo`, `66${String(n).padStart(8, '0')}`));
+    const { outcomes } = await run('a', discs, [undefined, undefined, { kind: 'power-cut-after-writes', writes: 2 }]);
+    assert.deepEqual(outcomes.map((o) => o.ok), [true, true, false]);
+    assert.equal((outcomes[2] as { error: { code: string } }).error.code, 'E_TRANSPORT');
+    assert.ok(await opens(discs[0]!, 'APP-1'));
+    assert.ok(await opens(discs[1]!, 'APP-1'));
+    const again = await run('a', [discs[2]!]);
+    assert.equal(again.outcomes[0]!.ok, true);
+    assert.ok(await opens(discs[2]!, 'APP-1'));
+  });
+
   it('a refused target (write-protected) does not stop the others', async () => {
     const { setMoWriteProtect } = await import('../lib/emulator/index.js');
     const discs = Array.from({ length: 2 }, () => w.newDisc(`p${++n}.mo`, `99${String(n).padStart(8, '0')}`));

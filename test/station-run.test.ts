@@ -86,4 +86,31 @@ describe('mocopy station run (duplicator mode)', function () {
       big.cleanup();
     }
   });
+
+  it('Ctrl-C abandons the copies in flight safely, prints the tally, and a run again completes them without a second bill', async () => {
+    const big = await makeWorld({ programs: { 'BIG-2': { size: 3_000_000 } } });
+    try {
+      const disc = big.newDisc('ctrlc.mo', '5f00000001');
+      const p = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'station', 'run', `emu-cd:${big.masterIso}`, '--target', `emu:${disc}?speed=mo`, '--content', 'BIG-2', '--center-db', big.ledger, '--station-key', big.stationKeyPath, '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MOCOPY_CONFIG: '/nonexistent' } });
+      let out = '';
+      const exited = new Promise<number | null>((r) => p.on('close', (code) => r(code)));
+      await new Promise<void>((res) => p.stdout.on('data', (d) => { out += d; if (/"state":"copying","bytes":[1-9]/.test(out)) res(); }));
+      p.kill('SIGINT');
+      const code = await exited;
+      const events = out.trim().split('\n').map((l) => JSON.parse(l));
+      const tally = events.at(-1);
+      assert.equal(tally.event, 'tally');
+      assert.equal(tally.interrupted, true);
+      assert.equal(tally.copied, 0);
+      assert.notEqual(code, 0);
+      // The disc is as it was (blank), and running again completes the copy with the license already issued.
+      assert.equal(mocopy(['verify', `emu:${disc}`], { MOCOPY_STATION_KEY: big.stationKeyPath }).code, 8, 'still not a mocopy disc');
+      const again = mocopy(['copy', `emu-cd:${big.masterIso}`, `emu:${disc}`, '--content', 'BIG-2', '--center-db', big.ledger, '--station-key', big.stationKeyPath]);
+      assert.equal(again.code, 0, again.stderr);
+      const l = Ledger.open(big.ledger, { create: false });
+      try { assert.equal(l.report().billing.length, 1, 'billed once'); } finally { l.close(); }
+    } finally {
+      big.cleanup();
+    }
+  });
 });

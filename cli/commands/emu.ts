@@ -13,13 +13,29 @@ export function register(program: Command): void {
     .option('--block-size <n>', '512 or 2048', '2048')
     .option('--write-protect', 'set the write-protect tab')
     .option('--force', 'replace an existing file')
+    .option('--count <n>', 'create N discs FILE-1 … FILE-N (extension kept), medium IDs HEX+1 … HEX+N', '1')
     .addOption(jsonOption())
     .description('create a blank MO disc image (4096-byte header + user data area; docs/emulator.md)')
-    .action((file: string, o: { mediumId: string; capacity: string; blockSize: string; writeProtect?: boolean; force?: boolean; json?: boolean }) => {
+    .action((file: string, o: { mediumId: string; capacity: string; blockSize: string; writeProtect?: boolean; force?: boolean; count: string; json?: boolean }) => {
       const bs = Number(o.blockSize);
       if (bs !== 512 && bs !== 2048) throw new UsageError('--block-size must be 512 or 2048');
       const capacityBytes = parseSize(o.capacity);
       if (capacityBytes < 1 << 20) throw new UsageError('--capacity must be at least 1M');
+      const count = Number(o.count);
+      if (!Number.isInteger(count) || count < 1 || count > 256) throw new UsageError('--count must be 1 to 256');
+      if (count > 1) {
+        const base = parseHex(o.mediumId, '--medium-id');
+        const made = Array.from({ length: count }, (_, i) => {
+          const id = Buffer.from(base);
+          id.writeUIntBE((id.readUIntBE(Math.max(0, id.length - 4), Math.min(4, id.length)) + i + 1) % 2 ** (8 * Math.min(4, id.length)), Math.max(0, id.length - 4), Math.min(4, id.length));
+          const name = file.replace(/(\.[^./\\]+)?$/, `-${i + 1}$1`);
+          const h = createMoImage(name, { mediumId: id, capacityBytes, blockSize: bs, writeProtected: !!o.writeProtect, overwrite: !!o.force });
+          return { file: name, mediumId: h.mediumId.toString('hex') };
+        });
+        if (o.json) printJson(made);
+        else for (const m of made) out(`created ${m.file}: medium ID ${m.mediumId}`);
+        return;
+      }
       const h = createMoImage(file, { mediumId: parseHex(o.mediumId, '--medium-id'), capacityBytes, blockSize: bs, writeProtected: !!o.writeProtect, overwrite: !!o.force });
       const res = { file, mediumId: h.mediumId.toString('hex'), blockSize: h.blockSize, blocks: h.blockCount, capacityBytes: h.blockCount * h.blockSize, writeProtected: h.writeProtected };
       if (o.json) printJson(res);
