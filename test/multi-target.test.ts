@@ -51,6 +51,16 @@ describe('one master, several targets', function () {
         const mids = outcomes.map((o) => (o.ok ? o.result.mediumId : ''));
         assert.equal(new Set(mids).size, count, 'each license names its own disc');
         assert.equal(licenses('APP-1').length - before, count, 'one bill per disc');
+        if (count >= 2) {
+          // Disc 0's whole data area, bit for bit, onto disc 1: disc 0's license does not open on disc 1.
+          const { readFileSync, writeFileSync } = await import('node:fs');
+          const { MO_HEADER_SIZE } = await import('../lib/index.js');
+          const src = readFileSync(discs[0]!);
+          const dst = readFileSync(discs[1]!);
+          src.copy(dst, MO_HEADER_SIZE, MO_HEADER_SIZE);
+          writeFileSync(discs[1]!, dst);
+          await assert.rejects(opens(discs[1]!, 'APP-1'), (e: Error & { code?: string }) => e.code === 'E_WRONG_MEDIUM');
+        }
         // The master is read once whatever the number of targets (same bytes read as for one target).
         assert.equal(masterBytes, reads[0], `master bytes read with ${count} targets`);
       });
