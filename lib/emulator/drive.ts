@@ -197,6 +197,9 @@ export class EmulatedDrive implements Transport {
     try {
       if (this.poweredOff) throw new HostFailure(HostStatus.NO_CONNECT);
       await this.dispatch(ctx);
+      // The sense of an earlier CHECK CONDITION went out with it (autosense): a later GOOD command ends it, so a
+      // REQUEST SENSE after that reports NO SENSE, not stale data (SPC-5 6.39).
+      if (cmd.cdb[0] !== Opcode.REQUEST_SENSE) this.lastSense = undefined;
     } catch (e) {
       if (e instanceof CheckCondition) {
         status = ScsiStatus.CHECK_CONDITION;
@@ -456,8 +459,11 @@ export class EmulatedDrive implements Transport {
     h[Opcode.PREVENT_ALLOW_MEDIUM_REMOVAL] = (c) => {
       this.prevented = (c.cdb[4]! & 0x03) !== 0;
     };
-    h[Opcode.SYNCHRONIZE_CACHE_10] = async () => {
+    h[Opcode.SYNCHRONIZE_CACHE_10] = async (c) => {
       const m = this.requireMedium();
+      // The whole cache is written back whatever the range, but a range past the medium is still refused (SBC-4 5.23).
+      const b = Buffer.from(c.cdb);
+      this.rangeCheck(m, b.readUInt32BE(2), b.readUInt16BE(7));
       await m.flush();
       this.stats.syncs++;
     };
@@ -524,14 +530,15 @@ export class EmulatedDrive implements Transport {
         h4.writeUInt32BE(descs.reduce((n, d) => n + d.length, 0), 0);
         return this.reply(c, Buffer.concat([h4, ...descs]), alloc);
       }
-      if (options === 1 || options === 2) {
+      if (options === 1 || options === 2 || options === 3) {
         const op = b[3]!;
         const sa = b.readUInt16BE(4);
         const withSa = ops.some(([o, s]) => o === op && s !== undefined);
         const known = ops.some(([o]) => o === op);
-        // 001b is for commands without service actions, 010b for those with (SPC-5 6.35.2).
-        if (known && (options === 1) === withSa) throw invalidField(2, 2);
-        const found = ops.find(([o, s]) => o === op && (options === 1 ? s === undefined : s === sa));
+        // 001b is for commands without service actions, 010b for those with; 011b for either (SPC-5 6.35.2).
+        if (known && options !== 3 && (options === 1) === withSa) throw invalidField(2, 2);
+        const bySa = options === 2 || (options === 3 && withSa);
+        const found = ops.find(([o, s]) => o === op && (bySa ? s === sa : s === undefined));
         const len = found ? found[2] : 0;
         const out = Buffer.alloc(4 + len);
         out[1] = (found ? 0x03 : 0x01) | (rctd && found ? 0x80 : 0); // supported per standard / not supported; CTDP

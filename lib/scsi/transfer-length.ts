@@ -49,8 +49,9 @@ export function transferOf(cdb: Uint8Array, blockSize: number | undefined): Tran
     case Opcode.VERIFY_10: case Opcode.VERIFY_12: case Opcode.VERIFY_16: { // data out only with BYTCHK
       const n = op === Opcode.VERIFY_10 ? be(cdb, 7, 2) : op === Opcode.VERIFY_12 ? be(cdb, 6, 4) : be(cdb, 10, 4);
       const bytchk = (cdb[1]! >> 1) & 3;
-      if (bytchk === 0) return { direction: 'none', bytes: 0 };
-      return withDir(blocks(bytchk === 3 ? Math.min(n, 1) : n), 'out');
+      // 00b: the medium only; 10b: reserved (the device refuses it, nothing moves); 11b: one block, whatever the length.
+      if (bytchk === 0 || bytchk === 2) return { direction: 'none', bytes: 0 };
+      return withDir(blocks(bytchk === 3 ? 1 : n), 'out');
     }
     case 0x15: return dataOut(cdb[4]!); // MODE SELECT(6)
     case 0x55: return dataOut(be(cdb, 7, 2)); // MODE SELECT(10)
