@@ -1,6 +1,7 @@
 /** Hostile input at the license center (issue 17): replays of refused requests, station-name probing. */
 import { strict as assert } from 'node:assert';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { centerAuth, LicenseCenter, Ledger, serveCenter, type RunningCenter } from '../lib/index.js';
 import { makeWorld, type World } from './helpers/fixtures.js';
 
@@ -92,5 +93,24 @@ describe('hostile input: the license center', function () {
     const median = (t: number[]) => t.sort((x, y) => x - y)[t.length >> 1]!;
     const [a, b] = [median(samples.unknown), median(samples.wrongMac)];
     console.log(`      median µs: unknown station ${a.toFixed(0)}, wrong MAC ${b.toFixed(0)} (ratio ${(a / b).toFixed(2)})`);
+  });
+
+  it('a request target that is not a path (GET //) is answered 400, and the center keeps serving', async () => {
+    // Node's HTTP parser passes '//' and '//[' through; new URL() throws on them. That throw used to escape the
+    // handler as an unhandled rejection: no answer, and `mocopy center serve` stopped.
+    const raw = (target: string) => new Promise<string>((resolve, reject) => {
+      const s = connect(running.port, '127.0.0.1', () => s.write(`GET ${target} HTTP/1.1\r\nHost: center\r\nConnection: close\r\n\r\n`));
+      let out = '';
+      s.on('data', (d) => (out += d));
+      s.on('close', () => resolve(out));
+      s.on('error', reject);
+      s.setTimeout(5000, () => { s.destroy(); resolve(out); });
+    });
+    for (const target of ['//', '//[', '//x:99999/v1/health']) {
+      const reply = await raw(target);
+      assert.match(reply, /^HTTP\/1\.1 400 /, `${target}: ${reply.split('\r\n')[0] || 'no answer'}`);
+      assert.match(reply, /E_BAD_REQUEST/);
+    }
+    assert.match(await raw('/v1/health'), /^HTTP\/1\.1 200 /);
   });
 });

@@ -47,7 +47,7 @@ export function readStationKey(path: string): StationKey {
   } catch {
     throw new StationKeyError(`${path} is not a station key file (not JSON)`);
   }
-  if (o.format !== FORMAT || o.version !== 1 || typeof o.stationId !== 'string' || typeof o.centerId !== 'string' ||
+  if (o === null || typeof o !== 'object' || o.format !== FORMAT || o.version !== 1 || typeof o.stationId !== 'string' || typeof o.centerId !== 'string' ||
       typeof o.key !== 'string' || !/^[0-9a-f]{64}$/.test(o.key)) {
     throw new StationKeyError(`${path} is not a valid station key file`);
   }

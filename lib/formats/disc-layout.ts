@@ -125,6 +125,8 @@ export function decodeLicenseRecord(b: Buffer, slot: number): LicenseRecord | un
   } catch {
     throw new FormatError(`license slot ${slot}: damaged record`);
   }
+  // Valid JSON that is not an object (null, a number, a list): found by fuzzing (test/fuzz-corpus/license-record-*).
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new FormatError(`license slot ${slot}: damaged record (not an object)`);
   const hex = (k: string, len: number) => {
     const v = o[k];
     if (typeof v !== 'string' || v.length !== len * 2 || !/^[0-9a-f]*$/.test(v)) throw new FormatError(`license slot ${slot}: bad ${k}`);

@@ -52,23 +52,38 @@ export function findQuirk(inq: Pick<InquiryInfo, 'vendor' | 'product' | 'revisio
   return table.find((q) => matches(q, inq));
 }
 
+const isInt = (v: unknown, min: number, max: number): boolean => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+
+/** offset / length of the ID in the answer, when given: whole numbers (a string or fraction would cut the wrong bytes). */
+function checkSlice(o: Record<string, unknown>, where: string): void {
+  for (const k of ['offset', 'length'] as const) {
+    if (o[k] !== undefined && !isInt(o[k], 0, 65535)) throw new UsageError(`${where}: "${k}" must be a whole number 0..65535`);
+  }
+}
+
 function validateMethod(m: unknown, where: string): MediumIdMethod {
   const o = m as Record<string, unknown>;
   if (!o || typeof o !== 'object') throw new UsageError(`${where}: "method" must be an object`);
+  // Every number below goes into a CDB field or sizes a buffer: whole numbers in range, or the medium-ID read
+  // throws a RangeError later (a fraction passed here, found by fuzzing: test/fuzz-corpus/quirks-*).
   switch (o.type) {
     case 'read-media-serial-number': case 'unit-serial-standin': return { type: o.type };
     case 'vpd':
-      if (typeof o.page !== 'number' || o.page < 0 || o.page > 255) throw new UsageError(`${where}: vpd "page" must be 0..255`);
+      if (!isInt(o.page, 0, 255)) throw new UsageError(`${where}: vpd "page" must be 0..255`);
+      checkSlice(o, where);
       return o as MediumIdMethod;
     case 'read-disc-structure':
-      if (typeof o.format !== 'number') throw new UsageError(`${where}: "format" must be a number`);
+      if (!isInt(o.format, 0, 255)) throw new UsageError(`${where}: "format" must be 0..255`);
+      checkSlice(o, where);
       return o as MediumIdMethod;
     case 'vendor-cdb':
       if (typeof o.cdb !== 'string' || !/^([0-9a-f]{2}\s?){6,16}$/i.test(o.cdb)) throw new UsageError(`${where}: "cdb" must be 6..16 hex bytes`);
-      if (typeof o.alloc !== 'number' || o.alloc <= 0 || o.alloc > 65535) throw new UsageError(`${where}: "alloc" must be 1..65535`);
+      if (!isInt(o.alloc, 1, 65535)) throw new UsageError(`${where}: "alloc" must be 1..65535`);
+      checkSlice(o, where);
       return o as MediumIdMethod;
     default:
-      throw new UsageError(`${where}: unknown method type "${String(o.type)}"`);
+      // JSON.stringify, not String(): a type like {"toString": null} makes String() throw a TypeError (fuzzing: test/fuzz-corpus/quirks-typeerror-*).
+      throw new UsageError(`${where}: unknown method type ${JSON.stringify(o.type) ?? 'undefined'}`);
   }
 }
 
