@@ -45,6 +45,29 @@ export interface RigIscsi {
   mediumId: string;
   /** Licensed copies to make onto the drive from the rig's master (one per scheme), with the publisher's files. */
   copies: Array<{ contentId: string; scheme: 'a' | 'b'; file: string }>;
+  /** Faults through the kernel: discs served with a device-spec fault, each already holding the copies `before`. */
+  faults?: RigIscsiFaults;
+}
+
+export interface RigIscsiFaults {
+  /** The copy the guest attempts onto each fault disc. */
+  contentId: string;
+  scheme: 'a' | 'b';
+  file: string;
+  /** Content IDs already on the fault discs before the boot. */
+  before: string[];
+  /** A write medium error over the data area: the copy must fail as it does against the in-process emulator. */
+  mediumError: RigFaultDisc & { reference: string };
+  /** A power cut after N writes: the host serves the image again once it has happened; a second run completes. */
+  powerCut: RigFaultDisc;
+}
+
+export interface RigFaultDisc {
+  /** The /dev/sgN whose disc has `mediumId`; absent when the guest found none. */
+  spec?: string;
+  mediumId: string;
+  /** The device-spec fault it is served with (docs/emulator.md). */
+  fault: string;
 }
 
 export function loadRig(): Rig {

@@ -372,6 +372,89 @@ describe(`HIL suite (${rig.mode})`, function () {
     });
   }
 
+  if (native && rig.iscsi?.faults && rig.ledger && rig.stationKey) {
+    // Faults through the kernel: discs the host serves with a device-spec fault (docs/emulator.md), each already
+    // holding the copies `f.before`. The copy that meets the fault is made by mocopy's own CLI, as at a station
+    // (so its exit code counts); what is on the disc afterwards is read through the library (node starts slowly under TCG).
+    const f = rig.iscsi.faults;
+    const cli = join(process.cwd(), 'dist/cli/main.js');
+    type CliError = { code: string; message: string; exitCode: number; hint?: string | null };
+    const copyByCli = (spec: string, timeout = 200_000) => {
+      const t0 = Date.now();
+      const r = spawnSync(process.execPath, [cli, 'copy', rig.cd.spec, spec, '--content', f.contentId, '--scheme', f.scheme, '--center-db', rig.ledger!, '--station-key', rig.stationKey!, '--json'], { encoding: 'utf8', timeout });
+      const lines = (r.stdout ?? '').trim().split('\n').filter(Boolean);
+      let last: { error?: CliError; ok?: boolean; [k: string]: unknown } = {};
+      try { last = JSON.parse(lines.at(-1) ?? '{}'); } catch { last = { unparsed: lines.at(-1) }; }
+      return { status: r.status, signal: r.signal, last, stderr: (r.stderr ?? '').trim().slice(0, 400), ms: Date.now() - t0 };
+    };
+    const onDisc = async (spec: string): Promise<string[]> => {
+      const { verifyDisc } = await import('../../lib/protocol/verify-disc.js');
+      const dev = await openDevice(spec, { write: false });
+      try {
+        return (await verifyDisc({ target: dev, stationKey: readStationKey(rig.stationKey!) })).results.map((x) => x.contentId).sort();
+      } finally {
+        await dev.close();
+      }
+    };
+    const needFault = (d: { spec?: string; mediumId: string }, what: string): string => {
+      if (!d.spec) throw new Error(`no /dev/sgN has the ${what} disc (medium ID ${d.mediumId}): its LUN is not attached`);
+      return d.spec;
+    };
+    /**
+     * What failed, past the device's name: the command, its CDB without the transfer length (each device splits a
+     * stream by its own transfer limit), the sense.
+     */
+    const failure = (m: string | undefined) => {
+      const x = /^.*?: (\S+) \[([0-9a-f ]+)\] failed: (.*)$/s.exec(m ?? '');
+      if (!x) return m;
+      const b = Buffer.from(x[2]!.replace(/ /g, ''), 'hex');
+      const [at, n] = b.length === 10 ? [7, 2] : b.length === 12 ? [6, 4] : b.length === 16 ? [10, 4] : [4, 1];
+      b.fill(0, at, at + n);
+      return `${x[1]} [${b.toString('hex')} with the transfer length left out] failed: ${x[3]}`;
+    };
+    describe('iSCSI MO drive faults (device-spec faults behind the wire, through QEMU\'s initiator)', function () {
+      this.timeout(300_000);
+      it(`iscsi-fault: mocopy copy onto the disc served with ${f.mediumError.fault} stops with the typed SCSI error the in-process emulator gives (03/0C/00, exit 4), and the disc keeps only what it had`, async () => {
+        const spec = needFault(f.mediumError, 'medium-error');
+        const ref = JSON.parse(readFileSync(f.mediumError.reference, 'utf8')) as { exit: number; last: { error?: CliError } };
+        const r = copyByCli(spec);
+        const after = await onDisc(spec);
+        record('observed', { check: 'iscsi-fault-copy', role: 'iscsi-fault', value: { exit: r.status, error: r.last.error, ms: r.ms, reference: ref, onDisc: after } });
+        assert.equal(r.status, 4, `mocopy copy exited ${r.status}: ${JSON.stringify(r.last)} ${r.stderr}`);
+        assert.equal(r.last.error?.code, 'E_SCSI_CHECK');
+        assert.match(r.last.error!.message, /failed: MEDIUM ERROR: .*\(0C\/00\)/);
+        assert.equal(r.status, ref.exit, 'the same exit code as against the in-process emulator');
+        assert.equal(r.last.error?.code, ref.last.error?.code);
+        assert.equal(failure(r.last.error?.message), failure(ref.last.error?.message), 'the same command, LBA and sense as against the in-process emulator');
+        assert.deepEqual(after, [...f.before].sort(), 'verify finds no new copy');
+      });
+      it(`iscsi-pcut: mocopy copy onto the disc served with ${f.powerCut.fault} loses its connection mid-copy and does not complete; once the host serves the image again, a second run completes the copy, which opens to the publisher's bytes`, async () => {
+        const spec = needFault(f.powerCut, 'power-cut');
+        const first = copyByCli(spec);
+        // The host serves the image again once the cut has happened (run.sh): wait until the drive answers.
+        const t0 = Date.now();
+        let back = false;
+        while (!back && Date.now() - t0 < 90_000) {
+          const t = await openDevice(spec).catch(() => undefined);
+          try {
+            if (t) { await new ScsiDevice(spec, t.transport, { timeouts: { quick: 5000 } }).testUnitReady(); back = true; }
+          } catch { /* not yet */ } finally {
+            await t?.close();
+          }
+          if (!back) await new Promise((r) => setTimeout(r, 1000));
+        }
+        const waitedMs = Date.now() - t0;
+        record('observed', { check: 'iscsi-pcut-first', role: 'iscsi-pcut', value: { exit: first.status, signal: first.signal, last: first.last, ms: first.ms, waitedMs } });
+        assert.notEqual(first.status, 0, `the first run completed (exit 0): the cut came too late to interrupt it (${JSON.stringify(first.last)})`);
+        assert.ok(back, 'the drive answered again within 90 s (the host serves the image again after the cut)');
+        // The second run, as the hint says ("run the same command again"): it completes and opens to the original.
+        const r = await copyThenOpen(spec, 'iscsi-pcut', f.contentId, f.scheme, f.file);
+        assert.equal(r.alreadyPresent, false);
+        assert.deepEqual(await onDisc(spec), [...f.before, f.contentId].sort());
+      });
+    });
+  }
+
   if (native && rig.bench) {
     describe('benchmarks (ratios; absolute numbers under TCG mean little)', () => {
       it('sequential read and write: device API vs sg_dd, same device, 64 KiB per command', async () => {

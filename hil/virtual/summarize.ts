@@ -6,6 +6,7 @@
  * usage: summarize GUEST_CONSOLE_LOG EMULATOR_LOG CROSSCHECK_MD_OUT [ISCSI_HOST_LOG]
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { DELIBERATE, type DiffSummary, type Example } from './differential.js';
 
 interface TestLine { title: string; fullTitle: string; err?: string; duration?: number }
 interface Parsed { tests: Array<{ ok: boolean } & TestLine>; data: Array<Record<string, unknown>>; done: number | undefined; end?: Record<string, number> }
@@ -41,11 +42,64 @@ const EXPLAINED: Record<string, string> = {
 
 /** The guest's iSCSI-stage checks (suite.spec.ts: describe 'iSCSI MO drive …'), listed one a line. */
 const isIscsi = (t: TestLine) => /^HIL suite \(\w+\) iSCSI MO drive /.test(t.fullTitle);
+/** The differential run's check (differential.ts). */
+const isDiff = (t: TestLine) => t.fullTitle.startsWith('differential ');
 const secs = (ms: number | undefined) => (ms === undefined ? '   -  ' : `${(ms / 1000).toFixed(1).padStart(5)} s`);
 
 function groupOf(fullTitle: string): string {
   const m = /^HIL suite \(\w+\) (.+?) (\S+:|scheme|a transfer|the CD|TEST UNIT|sequential|a command)/.exec(fullTitle);
   return m ? m[1]! : fullTitle.split(' ').slice(3, 5).join(' ');
+}
+
+type DiffExample = Example;
+
+/** The differential run's section: its check line, the figures, the deliberate rows, every unexplained group. */
+function differential(guest: Parsed, host: Parsed, say: (s?: string) => void): { failed: boolean; md: string } {
+  const t = guest.tests.find(isDiff);
+  const s = guest.data.find((d) => d.kind === 'differential') as unknown as (DiffSummary & { totalMs?: number }) | undefined;
+  const setup = guest.data.find((d) => d.kind === 'differential-setup') as Record<string, unknown> | undefined;
+  const groups = guest.data.filter((d) => d.kind === 'differential-unexplained') as unknown as Array<{ signature: string; count: number; examples: DiffExample[] }>;
+  const rows = guest.data.filter((d) => d.kind === 'differential-row') as unknown as Array<{ row: string; count: number; examples: DiffExample[] }>;
+  type Tally = { answers: Record<string, number>; asSd: number; asMo: number; of: number };
+  const local = host.data.find((d) => d.kind === 'differential-local') as { faithful?: boolean; ms?: number; rows?: Record<string, Tally>; groups?: Record<string, Tally> } | undefined;
+  const inProcess = (t: Tally | undefined) => (t ? `${Object.entries(t.answers).map(([k, v]) => `${k} ×${v}`).join('; ')} (as scsi_debug: ${t.asSd}, as the served MO: ${t.asMo}, of ${t.of})` : '-');
+  say('\n=== differential run: the guest kernel\'s scsi_debug vs the served MO (QEMU\'s iSCSI initiator), the same seeded CDBs through SG_IO');
+  let failed = false;
+  if (!t) { say('  FAIL: the differential run did not report (see the console log)'); failed = true; }
+  else {
+    say(`  ${t.ok ? 'ok  ' : 'FAIL'} ${secs(t.duration)}  ${t.title}`);
+    if (!t.ok) { say(`                 ${t.err}`); failed = true; }
+  }
+  if (setup) say(`  scsi_debug reloaded (${String(setup.scsiDebug)}) as ${String(setup.sd ?? '-')}; served MO ${String(setup.mo ?? '-')}`);
+  if (!s) return { failed: true, md: '' };
+  say(`  commands compared ${s.commands}: agreed ${s.agreed}, deliberate ${s.deliberate}, unexplained ${s.unexplained}`);
+  say(`  media (${s.geometry.blocks} blocks of ${s.geometry.blockSize} bytes) equal on both sides at the end: ${s.mediaEqual ? 'yes' : `NO (${s.mismatched.join(', ')})`}; rewrites after a write one side refused: ${s.resyncs}`);
+  say(`  time: ${(s.ms / 1000).toFixed(1)} s for the ${s.commands} commands (${(s.ms / s.commands).toFixed(2)} ms each; ${s.alone} of them alone, in ${(s.aloneMs / 1000).toFixed(1)} s, the others up to ${s.window} in flight)${s.totalMs ? `, ${(s.totalMs / 1000).toFixed(1)} s with the set-up and the final media check` : ''}; one TEST UNIT READY alone: scsi_debug ${s.turMs.sd} ms, served MO ${s.turMs.mo} ms`);
+  if (local) say(`  the in-process replay on the host (no QEMU, no iSCSI) took ${((local.ms ?? 0) / 1000).toFixed(1)} s; its answers are shown as "in-process" below`);
+  say('  deliberate, by row (docs/hil-crosscheck.md, "Differential run"):');
+  for (const r of DELIBERATE) {
+    const t = local?.rows?.[r.id];
+    say(`    ${String(s.byRow[r.id] ?? 0).padStart(5)}  ${r.id.padEnd(22)} ${r.command}${t ? ` [in-process as scsi_debug ${t.asSd}, as the served MO ${t.asMo}]` : ''}`);
+  }
+  if (groups.length) say('  unexplained, by kind (nobody has explained these: see the examples):');
+  for (const g of groups) {
+    say(`    ${String(g.count).padStart(5)}  ${g.signature}`);
+    for (const e of g.examples.slice(0, 2)) say(`           #${e.n} ${e.cdb}: scsi_debug ${e.sd} | served MO ${e.mo}`);
+    if (local?.groups?.[g.signature]) say(`           in-process: ${inProcess(local.groups[g.signature])}`);
+  }
+  const esc = (x: string) => x.replace(/\|/g, '\\|');
+  const md = [
+    `\n## Differential run (seed ${s.seed}, ${s.commands} CDBs)\n`,
+    `Compared ${s.commands}: agreed ${s.agreed}, deliberate ${s.deliberate}, unexplained ${s.unexplained}; media equal at the end: ${s.mediaEqual ? 'yes' : 'no'}.\n`,
+    '| row | count | example CDB | scsi_debug | served MO | in-process emulator |', '|---|---|---|---|---|---|',
+    ...DELIBERATE.map((r) => {
+      const e = rows.find((x) => x.row === r.id)?.examples[0];
+      return `| ${r.id} | ${s.byRow[r.id] ?? 0} | ${e ? `\`${e.cdb}\`` : '-'} | ${e ? esc(e.sd) : '-'} | ${e ? esc(e.mo) : '-'} | ${esc(inProcess(local?.rows?.[r.id]))} |`;
+    }),
+    ...(groups.length ? ['\n### Unexplained\n', '| count | kind | example CDB | scsi_debug | served MO | in-process emulator |', '|---|---|---|---|---|---|',
+      ...groups.map((g) => { const e = g.examples[0]!; return `| ${g.count} | ${esc(g.signature)} | \`${e.cdb}\` | ${esc(e.sd)} | ${esc(e.mo)} | ${esc(inProcess(local?.groups?.[g.signature]))} |`; })] : []),
+  ].join('\n') + '\n';
+  return { failed, md };
 }
 
 function main(): number {
@@ -61,14 +115,14 @@ function main(): number {
   const boot = guest.data.find((d) => d.kind === 'boot');
   if (boot) say(`  guest kernel up ${boot.uptime ?? '?'} s when its SCSI devices were there (${String(boot.sg).trim()})`);
   const groups = new Map<string, { pass: number; fail: number }>();
-  for (const t of guest.tests.filter((x) => !isIscsi(x))) {
+  for (const t of guest.tests.filter((x) => !isIscsi(x) && !isDiff(x))) {
     const g = groupOf(t.fullTitle);
     const e = groups.get(g) ?? { pass: 0, fail: 0 };
     if (t.ok) e.pass++; else e.fail++;
     groups.set(g, e);
   }
   for (const [g, e] of groups) say(`  ${g.padEnd(40)} ${e.pass} passed, ${e.fail} failed`);
-  for (const t of guest.tests.filter((x) => !x.ok && !isIscsi(x))) { say(`  FAILED: ${t.fullTitle}\n          ${t.err}`); failed = true; }
+  for (const t of guest.tests.filter((x) => !x.ok && !isIscsi(x) && !isDiff(x))) { say(`  FAILED: ${t.fullTitle}\n          ${t.err}`); failed = true; }
   if (guest.tests.length === 0) { say('FAIL: no check ran in the guest'); failed = true; }
   say(`  guest: ${guest.tests.filter((t) => t.ok).length} passed, ${guest.tests.filter((t) => !t.ok).length} failed`);
   const benches = guest.data.filter((d) => d.kind === 'bench');
@@ -92,6 +146,16 @@ function main(): number {
       if (target.stderr) say(`  target stderr: ${target.stderr.split('\n').slice(0, 5).join(' / ')}`);
       for (const l of (target.qemu ?? []).slice(0, 10)) say(`  QEMU: ${l}`);
     }
+    // The fault checks: what the station in the guest reported, and what the host saw of the power cut.
+    const obs = (check: string) => (guest.data.find((d) => d.kind === 'observed' && d.check === check) as { value?: Record<string, unknown> } | undefined)?.value;
+    const fault = obs('iscsi-fault-copy') as { exit?: number; error?: { code: string; message: string }; reference?: { exit: number } } | undefined;
+    if (fault) say(`  medium error: the guest's mocopy copy exited ${fault.exit} (${fault.error?.code}: ${fault.error?.message ?? '-'}); in-process it exits ${fault.reference?.exit}`);
+    const first = obs('iscsi-pcut-first') as { exit?: number; last?: { error?: { code: string; message: string } }; ms?: number; waitedMs?: number } | undefined;
+    const cut = host.data.find((d) => d.kind === 'power-cut') as { drops?: number; reservedMs?: number; licenseRegionUnchanged?: boolean; onDiscAtCut?: string[] } | undefined;
+    if (first || cut) {
+      say(`  power cut: QEMU's connection dropped ${cut?.drops ?? '?'} time(s) (its initiator logs in again at once); the host served the image again ${cut?.reservedMs ?? '?'} ms after the cut; at the cut the disc held ${(cut?.onDiscAtCut ?? []).join(', ') || '-'} (license region ${cut?.licenseRegionUnchanged ? 'unchanged' : 'with the new record: written FUA before the data, not in the directory'})`);
+      if (first) say(`             the guest's first run exited ${first.exit} after ${((first.ms ?? 0) / 1000).toFixed(1)} s (${first.last?.error?.code ?? '-'}: ${first.last?.error?.message ?? JSON.stringify(first.last)})`);
+    }
     const kernel = guest.data.find((d) => d.kind === 'iscsi-kernel') as { hctl: string; lines: string[] } | undefined;
     if (kernel) {
       say(`  guest kernel on ${kernel.hctl}: ${kernel.lines.length} line(s)`);
@@ -100,6 +164,9 @@ function main(): number {
     const sum = (ts: TestLine[]) => ts.reduce((a, t) => a + (t.duration ?? 0), 0);
     say(`  time: target ready ${target?.readyMs ?? '-'} ms; guest checks ${secs(sum(gi)).trim()}; target stop ${target?.stopMs ?? '-'} ms; host checks ${secs(sum(host.tests)).trim()}`);
   }
+
+  const diffMd = host ? differential(guest, host, say) : undefined;
+  if (diffMd?.failed) failed = true;
 
   say(`\n=== emulator cross-check (same suite on the host): ${emu.tests.filter((t) => t.ok).length} passed, ${emu.tests.filter((t) => !t.ok).length} failed`);
   for (const t of emu.tests.filter((x) => !x.ok)) { say(`  FAILED: ${t.fullTitle}\n          ${t.err}`); failed = true; }
@@ -122,7 +189,7 @@ function main(): number {
   }
   const table = rows.join('\n');
   say(table);
-  if (mdOut) writeFileSync(mdOut, `# Emulator cross-check (generated by npm run hil:virtual)\n\n${table}\n`);
+  if (mdOut) writeFileSync(mdOut, `# Emulator cross-check (generated by npm run hil:virtual)\n\n${table}\n${diffMd?.md ?? ''}`);
   if (unexplained) { say(`FAIL: ${unexplained} unexplained difference(s) between the real targets and the emulator`); failed = true; }
   const hostTests = host?.tests ?? [];
   say(failed ? '\nvirtual HIL rig: FAILED' : `\nvirtual HIL rig: OK (${guest.tests.length} checks in the guest, ${hostTests.length ? `${hostTests.length} iSCSI-stage checks on the host, ` : ''}${emu.tests.length} on the emulator)`);

@@ -400,9 +400,9 @@ export class EmulatedDrive implements Transport {
     };
     h[Opcode.VERIFY_10] = h[Opcode.VERIFY_12] = h[Opcode.VERIFY_16] = async (c) => {
       const m = this.requireMedium();
-      const { lba, blocks } = this.decodeRw(c);
       const bytchk = (c.cdb[1]! >> 1) & 3;
-      if (bytchk === 2) throw invalidField(1, 2);
+      if (bytchk === 2) throw invalidField(1, 2); // a field of the CDB is checked before the range it names
+      const { lba, blocks } = this.decodeRw(c);
       this.rangeCheck(m, lba, blocks);
       if (blocks === 0) return;
       const bad = this.faults.mediumError('read', lba, blocks);

@@ -494,6 +494,12 @@ export class Connection {
     let direction: DataDirection = 'none';
     let pooledRead = false;
     const byTarget = task.cdb[0] === 0xa0 || !task.nexus ? this.targetAnswer(task) : undefined;
+    if (byTarget && task.nexus && byTarget.result.status === ScsiStatus.GOOD) {
+      // The target lists every LUN, but the drive must see the command too: its state (a pending unit attention,
+      // the sense of an earlier command) moves on as it would on a bus.
+      const probe = Buffer.allocUnsafe(16);
+      await this.run(task, 'in', probe);
+    }
     if (byTarget) {
       ({ result, data } = byTarget);
       bufLen = data?.length ?? 0;
