@@ -1,6 +1,6 @@
 /** What the command modules share: output, settings, opening the center. */
 import { Option } from 'commander';
-import { type CenterClient, HttpCenterClient, LocalCenterClient, readStationKey, resolveStationSettings, type StationFlags, type StationKey, type StationSettings, UsageError } from '../lib/index.js';
+import { type CenterClient, HttpCenterClient, LocalCenterClient, openDevice, RefusedError, type Scheme, type ScsiDevice, readStationKey, resolveStationSettings, type StationFlags, type StationKey, type StationSettings, UsageError } from '../lib/index.js';
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : Buffer.isBuffer(v) ? v.toString('hex') : v), 2) + '\n');
@@ -60,6 +60,45 @@ export async function stationContext(flags: StationFlags, needCenter = true): Pr
     throw new UsageError('no license center: give --center URL or --center-db LEDGER (or set MOCOPY_CENTER / MOCOPY_CENTER_DB, or the config file)');
   }
   return { settings, stationKey, center };
+}
+
+/** The station flags a command was given, as `stationContext` takes them. */
+export function stationFlagsOf(o: { center?: string; centerDb?: string; stationKey?: string; scheme?: string }): StationFlags {
+  return { ...(o.center ? { center: o.center } : {}), ...(o.centerDb ? { centerDb: o.centerDb } : {}), ...(o.stationKey ? { stationKey: o.stationKey } : {}), ...(o.scheme ? { scheme: o.scheme } : {}) };
+}
+
+export interface StationDrives {
+  ctx: StationContext;
+  scheme: Scheme;
+  master: ScsiDevice;
+  targets: ScsiDevice[];
+  /** Aborted by Ctrl-C or SIGTERM: the copies in flight end through their failure path. */
+  signal: AbortSignal;
+}
+
+/**
+ * A station with its center, its master drive and its target drives open for `fn`; Ctrl-C and SIGTERM abort the
+ * signal with `stopped` as the reason; every drive and the center are closed afterwards, whatever happened.
+ */
+export async function withStationDrives<T>(flags: StationFlags, masterSpec: string, targetSpecs: string[], stopped: string, fn: (s: StationDrives) => Promise<T>, targetOpts: { quirksFile?: string } = {}): Promise<T> {
+  const ctx = await stationContext(flags);
+  const targets: ScsiDevice[] = [];
+  const stop = new AbortController();
+  const onSignal = () => stop.abort(new RefusedError('E_INTERRUPTED', stopped, { hint: 'run the same command again (no license is billed twice)' }));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let master: ScsiDevice | undefined;
+  try {
+    master = await openDevice(masterSpec, { write: false });
+    for (const spec of targetSpecs) targets.push(await openDevice(spec, { write: true, ...targetOpts }));
+    return await fn({ ctx, scheme: ctx.settings.scheme ?? 'a', master, targets, signal: stop.signal });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    for (const t of targets) await t.close().catch(() => undefined);
+    await master?.close();
+    await ctx.center.close();
+  }
 }
 
 /** `--listen HOST:PORT` ([v6]:PORT, HOST alone, :PORT alone). */

@@ -4,15 +4,10 @@
  */
 import { strict as assert } from 'node:assert';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { copyLicensed, LocalCenterClient, Ledger, MO_HEADER_SIZE, openCopy, openDevice, verifyDisc, type CopyResult } from '../lib/index.js';
 import { DIRECTORY_OFFSETS, slotOffset, SLOT_BYTES } from '../lib/formats/disc-layout.js';
-import { makeWorld, type World } from './helpers/fixtures.js';
+import { Collect, makeWorld, type World } from './helpers/fixtures.js';
 
-class Collect extends Writable {
-  parts: Buffer[] = [];
-  override _write(c: Buffer, _e: BufferEncoding, cb: () => void) { this.parts.push(c); cb(); }
-}
 
 describe('commit faults', function () {
   this.timeout(60_000);

@@ -11,14 +11,13 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import {
   copyLicensed, EmulatedDrive, HttpCenterClient, Ledger, LicenseCenter, LocalCenterClient, MocopyError, MO_HEADER_SIZE, openCopy, openDevice,
   verifyDisc, type CenterClient, type ScsiDevice,
 } from '../lib/index.js';
 import { setMoWriteProtect, type FaultSpec } from '../lib/emulator/index.js';
 import { DATA_OFFSET, DIRECTORY_OFFSETS, LICENSE_REGION_OFFSET } from '../lib/formats/disc-layout.js';
-import { makeWorld, type World } from './helpers/fixtures.js';
+import { Collect, makeWorld, type World } from './helpers/fixtures.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DOC = join(ROOT, 'docs', 'faults.md');
@@ -30,10 +29,6 @@ const CELL_LIMIT_MS = 20_000;
 
 interface Row { operation: string; phase: string; fault: string; exit: number; message: string; disc: string; bill: string }
 
-class Sink extends Writable {
-  parts: Buffer[] = [];
-  override _write(c: Buffer, _e: BufferEncoding, cb: () => void) { this.parts.push(c); cb(); }
-}
 
 type DriveAction = (d: EmulatedDrive, ctx: { other: string }) => void | Promise<void>;
 type RegionOp = 'read' | 'write' | 'read-back';
@@ -65,7 +60,7 @@ describe('fault matrix (generates docs/faults.md)', function () {
 
   async function opens(disc: string, content: string): Promise<boolean> {
     const t = await openDevice(`emu:${disc}`);
-    try { const s = new Sink(); await openCopy({ target: t, contentId: content, stationKey: w.station, out: s }); return Buffer.concat(s.parts).equals(w.programs[content]!); } catch { return false; } finally { await t.close(); }
+    try { const s = new Collect(); await openCopy({ target: t, contentId: content, stationKey: w.station, out: s }); return Buffer.concat(s.parts).equals(w.programs[content]!); } catch { return false; } finally { await t.close(); }
   }
   async function contents(disc: string): Promise<string[]> {
     const t = await openDevice(`emu:${disc}`);
@@ -231,7 +226,7 @@ describe('fault matrix (generates docs/faults.md)', function () {
           await act(t.transport as EmulatedDrive, { other: disc });
           await withLimit((async () => {
             if (operation === 'open') {
-              const s = new Sink();
+              const s = new Collect();
               await openCopy({ target: t, contentId: 'APP-1', stationKey: w.station, out: s });
               if (!Buffer.concat(s.parts).equals(w.programs['APP-1']!)) throw new Error('open gave other bytes');
             } else {

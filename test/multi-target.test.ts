@@ -1,15 +1,10 @@
 /** One master, N targets (issue 14, first part): each disc licensed to itself, the master read once, failures isolated. */
 import { strict as assert } from 'node:assert';
-import { Writable } from 'node:stream';
 import { copyToTargets, EmulatedDrive, Ledger, LocalCenterClient, openCopy, openDevice, verifyDisc, type Scheme } from '../lib/index.js';
 import { DATA_OFFSET } from '../lib/formats/disc-layout.js';
 import { mocopy } from './helpers/cli.js';
-import { makeWorld, type World } from './helpers/fixtures.js';
+import { Collect, makeWorld, type World } from './helpers/fixtures.js';
 
-class Sink extends Writable {
-  parts: Buffer[] = [];
-  override _write(c: Buffer, _e: BufferEncoding, cb: () => void) { this.parts.push(c); cb(); }
-}
 
 describe('one master, several targets', function () {
   this.timeout(120_000);
@@ -21,7 +16,7 @@ describe('one master, several targets', function () {
 
   async function opens(disc: string, content: string): Promise<boolean> {
     const t = await openDevice(`emu:${disc}`);
-    try { const s = new Sink(); await openCopy({ target: t, contentId: content, stationKey: w.station, out: s }); return Buffer.concat(s.parts).equals(w.programs[content]!); } finally { await t.close(); }
+    try { const s = new Collect(); await openCopy({ target: t, contentId: content, stationKey: w.station, out: s }); return Buffer.concat(s.parts).equals(w.programs[content]!); } finally { await t.close(); }
   }
 
   async function run(scheme: Scheme, discs: string[], faults: Array<Parameters<EmulatedDrive['faults']['add']>[0] | undefined> = []) {

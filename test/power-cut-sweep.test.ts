@@ -28,7 +28,6 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { HttpCenterClient } from '../lib/center/http-client.js';
 import { Ledger } from '../lib/center/ledger.js';
@@ -44,7 +43,7 @@ import { copyLicensed, type CopyResult } from '../lib/protocol/station.js';
 import { verifyDisc } from '../lib/protocol/verify-disc.js';
 import type { ScsiDevice } from '../lib/scsi/device.js';
 import { TargetDisc } from '../lib/target/disc.js';
-import { makeWorld, type World } from './helpers/fixtures.js';
+import { Collect, makeWorld, type World } from './helpers/fixtures.js';
 
 const OLD = 'OLD-1';
 const NEW = 'NEW-1';
@@ -52,11 +51,6 @@ const NEW = 'NEW-1';
 const TARGET: DriveOptions = { maxTransferBytes: 4096 };
 const DISC_BYTES = 2 << 20;
 
-class Collect extends Writable {
-  parts: Buffer[] = [];
-  override _write(c: Buffer, _e: BufferEncoding, cb: () => void) { this.parts.push(c); cb(); }
-  get bytes() { return Buffer.concat(this.parts); }
-}
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 /** The directory entry without what differs from run to run (commit time; scheme B's ciphertext hash). */

@@ -1,7 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { LicenseCenter } from '../lib/center/center.js';
 import { Ledger } from '../lib/center/ledger.js';
@@ -15,13 +14,8 @@ import { copyLicensed, type CopyResult } from '../lib/protocol/station.js';
 import { verifyDisc } from '../lib/protocol/verify-disc.js';
 import { openDevice } from '../lib/drives/open.js';
 import type { ScsiDevice } from '../lib/scsi/device.js';
-import { makeWorld, type World } from './helpers/fixtures.js';
+import { Collect, makeWorld, type World } from './helpers/fixtures.js';
 
-class Collect extends Writable {
-  parts: Buffer[] = [];
-  override _write(c: Buffer, _e: BufferEncoding, cb: () => void) { this.parts.push(c); cb(); }
-  get bytes() { return Buffer.concat(this.parts); }
-}
 
 /** The metadata area of an MO image: label, license region, both directories. */
 function metadata(image: string): Buffer {

@@ -1,8 +1,8 @@
 /** `mocopy copy MASTER TARGET --content ID` (or `--target DEV` repeated): the technician's command at a copying station. */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { copyLicensed, copyToTargets, createProgress, ExitCode, MocopyError, openDevice, RefusedError, UsageError, validateContentId, type ScsiDevice } from '../../lib/index.js';
-import { jsonOption, out, stationContext } from '../common.js';
+import { copyLicensed, copyToTargets, createProgress, ExitCode, MocopyError, openDevice, RefusedError, UsageError, validateContentId } from '../../lib/index.js';
+import { jsonOption, out, stationContext, stationFlagsOf, withStationDrives } from '../common.js';
 
 export function register(program: Command): void {
   program.command('copy')
@@ -24,7 +24,7 @@ export function register(program: Command): void {
       if (new Set(targets).size !== targets.length) throw new UsageError('the same target drive is given twice');
       if (targets.length > 1) return copyMany(masterSpec, targets, o);
       const targetSpec = targets[0]!;
-      const ctx = await stationContext({ ...(o.center ? { center: o.center } : {}), ...(o.centerDb ? { centerDb: o.centerDb } : {}), ...(o.stationKey ? { stationKey: o.stationKey } : {}), ...(o.scheme ? { scheme: o.scheme } : {}) });
+      const ctx = await stationContext(stationFlagsOf(o));
       const scheme = ctx.settings.scheme ?? 'a';
       const progress = createProgress({ json: !!o.json });
       const master = await openDevice(masterSpec, { write: false });
@@ -74,19 +74,10 @@ export function register(program: Command): void {
  * every target got its copy, else that of the first target (in command-line order) that did not.
  */
 async function copyMany(masterSpec: string, specs: string[], o: { content: string; center?: string; centerDb?: string; stationKey?: string; scheme?: string; quirks?: string; json?: boolean }): Promise<void> {
-  const ctx = await stationContext({ ...(o.center ? { center: o.center } : {}), ...(o.centerDb ? { centerDb: o.centerDb } : {}), ...(o.stationKey ? { stationKey: o.stationKey } : {}), ...(o.scheme ? { scheme: o.scheme } : {}) });
-  const scheme = ctx.settings.scheme ?? 'a';
-  const master = await openDevice(masterSpec, { write: false });
-  const targets: ScsiDevice[] = [];
-  const stop = new AbortController();
-  const onSignal = () => stop.abort(new RefusedError('E_INTERRUPTED', 'the copy was interrupted; the discs are as they were', { hint: 'run the same command again (no license is billed twice)' }));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    for (const spec of specs) targets.push(await openDevice(spec, { write: true, ...(o.quirks ? { quirksFile: o.quirks } : {}) }));
+  await withStationDrives(stationFlagsOf(o), masterSpec, specs, 'the copy was interrupted; the discs are as they were', async ({ ctx, scheme, master, targets, signal }) => {
     const lastPct = specs.map(() => -1);
     const outcomes = await copyToTargets({
-      master, targets, contentId: o.content, scheme, center: ctx.center, stationKey: ctx.stationKey, signal: stop.signal,
+      master, targets, contentId: o.content, scheme, center: ctx.center, stationKey: ctx.stationKey, signal,
       onEvent: (i, e) => {
         if (o.json) {
           if (e.message === 'progress') {
@@ -114,11 +105,5 @@ async function copyMany(masterSpec: string, specs: string[], o: { content: strin
       }
     }
     process.exitCode = exit;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    for (const t of targets) await t.close().catch(() => undefined);
-    await master.close();
-    await ctx.center.close();
-  }
+  }, o.quirks ? { quirksFile: o.quirks } : {});
 }

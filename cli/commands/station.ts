@@ -1,8 +1,8 @@
 /** `mocopy station run`: the duplicator mode for technicians (one line per drive, a tally; `--json` for supervisors). */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { openDevice, RefusedError, runDuplicator, UsageError, validateContentId, type DuplicatorEvent, type ScsiDevice, type Tally } from '../../lib/index.js';
-import { jsonOption, stationContext } from '../common.js';
+import { runDuplicator, UsageError, validateContentId, type DuplicatorEvent, type Tally } from '../../lib/index.js';
+import { jsonOption, stationFlagsOf, withStationDrives } from '../common.js';
 
 interface Line { spec: string; state: string; mediumId: string; pct: number; mbps: number; eta: string; note: string; t0: number; bytes: number }
 
@@ -24,33 +24,18 @@ export function register(program: Command): void {
       const maxDiscs = o.discs === undefined ? undefined : Number(o.discs);
       if (maxDiscs !== undefined && (!Number.isSafeInteger(maxDiscs) || maxDiscs < 1)) throw new UsageError(`--discs must be a whole number ≥ 1, not "${o.discs}"`);
       if (new Set(o.target).size !== o.target.length) throw new UsageError('the same target drive is given twice');
-      const ctx = await stationContext({ ...(o.center ? { center: o.center } : {}), ...(o.centerDb ? { centerDb: o.centerDb } : {}), ...(o.stationKey ? { stationKey: o.stationKey } : {}), ...(o.scheme ? { scheme: o.scheme } : {}) });
-      const scheme = ctx.settings.scheme ?? 'a';
-      const master = await openDevice(masterSpec, { write: false });
-      const targets: ScsiDevice[] = [];
-      const stop = new AbortController();
-      const onSignal = () => stop.abort(new RefusedError('E_INTERRUPTED', 'stopped by the technician; copies in flight were abandoned and their discs left as they were'));
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
       const screen = o.json ? undefined : new Screen(o.target, !!process.stdout.isTTY);
-      try {
-        for (const spec of o.target) targets.push(await openDevice(spec, { write: true }));
+      await withStationDrives(stationFlagsOf(o), masterSpec, o.target, 'stopped by the technician; copies in flight were abandoned and their discs left as they were', async ({ ctx, scheme, master, targets, signal }) => {
         const tally = await runDuplicator({
-          master, targets, contentId: o.content, scheme, center: ctx.center, stationKey: ctx.stationKey, signal: stop.signal,
+          master, targets, contentId: o.content, scheme, center: ctx.center, stationKey: ctx.stationKey, signal,
           ...(maxDiscs !== undefined ? { maxDiscs } : {}),
           onEvent: (e) => (o.json ? process.stdout.write(JSON.stringify({ event: 'drive', ...e }) + '\n') : screen!.update(e)),
         });
-        if (o.json) process.stdout.write(JSON.stringify({ event: 'tally', ...tally, interrupted: stop.signal.aborted }) + '\n');
-        else screen!.finish(tally, stop.signal.aborted);
+        if (o.json) process.stdout.write(JSON.stringify({ event: 'tally', ...tally, interrupted: signal.aborted }) + '\n');
+        else screen!.finish(tally, signal.aborted);
         // Every disc copied or already licensed: 0; else the code of the kind of trouble seen.
         process.exitCode = tally.failed > 0 ? 3 : tally.refused > 0 ? 5 : 0;
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        for (const t of targets) await t.close().catch(() => undefined);
-        await master.close();
-        await ctx.center.close();
-      }
+      });
     });
 }
 

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { LicenseCenter } from '../../lib/center/center.js';
 import { writeStationKey } from '../../lib/center/station-key.js';
 import type { Scheme, StationKey } from '../../lib/domain/index.js';
@@ -61,4 +62,11 @@ export async function makeWorld(opts: { programs?: Record<string, { size: number
 export function privateFile(path: string, data: string | Buffer): void {
   writeFileSync(path, data, { mode: 0o600 });
   chmodSync(path, 0o600);
+}
+
+/** A Writable that keeps what it is given (the output of `open`). */
+export class Collect extends Writable {
+  parts: Buffer[] = [];
+  override _write(c: Buffer, _e: BufferEncoding, cb: () => void) { this.parts.push(c); cb(); }
+  get bytes(): Buffer { return Buffer.concat(this.parts); }
 }
