@@ -116,6 +116,7 @@ function refusalHint(code: string | undefined): string | undefined {
     case CenterRefusal.UNKNOWN_STATION: return 'this station is not registered at the license center: check --station-key';
     case CenterRefusal.BAD_MAC: return 'the station key does not match the one the center holds for this station';
     case CenterRefusal.UNAUTHORIZED: return 'the center did not accept this station\'s credentials: check that --station-key is the key file the center issued for this station, and that it was not revoked and re-issued';
+    case CenterRefusal.BAD_HEADERS: return 'the station software sent a malformed authentication header: update or fix the station software (the message names the header)';
     case CenterRefusal.STALE_TIMESTAMP: return "set this computer's clock right (the center accepts requests within 5 minutes)";
     case CenterRefusal.STATION_REVOKED: return 'this station has been revoked: contact the license center';
     case CenterRefusal.UNKNOWN_CONTENT: return 'the license center does not sell this content: check the content ID with `mocopy catalog`';

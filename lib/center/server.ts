@@ -21,6 +21,8 @@ export const DEFAULT_PORT = 7443;
 export const MAX_BODY_BYTES = 16 * 1024;
 const NONCE = /^[0-9a-f]{32}$/;
 const TIMESTAMP = /^\d{1,16}$/;
+const STATION_ID = /^[A-Za-z0-9-]{1,64}$/;
+const MAC_HEX = /^[0-9a-f]{64}$/;
 /** Stands in for the key of a station the ledger does not know, so both cases cost one MAC. */
 const UNKNOWN_STATION_KEY = randomBytes(32);
 
@@ -52,7 +54,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   [CenterRefusal.UNKNOWN_STATION]: 401, [CenterRefusal.BAD_MAC]: 401, [CenterRefusal.UNAUTHORIZED]: 401, [CenterRefusal.STALE_TIMESTAMP]: 401,
   [CenterRefusal.REPLAYED_NONCE]: 401, [CenterRefusal.STATION_REVOKED]: 403, [CenterRefusal.UNKNOWN_CONTENT]: 404,
   [CenterRefusal.SCHEME_NOT_ALLOWED]: 403, [CenterRefusal.BAD_REQUEST]: 400, [CenterRefusal.REQUEST_CONFLICT]: 409,
-  [CenterRefusal.BODY_TOO_LARGE]: 413, [CenterRefusal.NOT_FOUND]: 404, E_LEDGER_WRITE: 503,
+  [CenterRefusal.BODY_TOO_LARGE]: 413, [CenterRefusal.BAD_HEADERS]: 400, [CenterRefusal.NOT_FOUND]: 404, E_LEDGER_WRITE: 503,
 };
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -91,6 +93,21 @@ function requestUrl(target: string | undefined): URL | undefined {
   }
 }
 
+const HEADER_SHAPES: Array<[string, RegExp, string]> = [
+  [H.station, STATION_ID, '1-64 characters A-Z a-z 0-9 -'],
+  [H.timestamp, TIMESTAMP, 'milliseconds since 1970 in decimal digits'],
+  [H.nonce, NONCE, '32 lowercase hex digits'],
+  [H.mac, MAC_HEX, '64 lowercase hex digits'],
+];
+
+function checkAuthHeaders(req: IncomingMessage): void {
+  for (const [name, shape, what] of HEADER_SHAPES) {
+    const v = req.headers[name];
+    if (v === undefined) throw new HttpRefusal(400, CenterRefusal.BAD_HEADERS, `missing header ${name}`);
+    if (typeof v !== 'string' || !shape.test(v)) throw new HttpRefusal(400, CenterRefusal.BAD_HEADERS, `malformed header ${name}: must be ${what}`);
+  }
+}
+
 export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
   const center = LicenseCenter.open(o.db, { create: false });
   let inFlight = 0;
@@ -118,16 +135,21 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
       } else {
         const route = url.pathname === '/v1/licenses' && req.method === 'POST' ? 'license' : url.pathname === '/v1/contents' && req.method === 'GET' ? 'contents' : undefined;
         if (!route) throw new HttpRefusal(404, CenterRefusal.NOT_FOUND, `no such endpoint: ${req.method} ${url.pathname}`);
+        // The MAC covers the path only: a query string would ride along unauthenticated, so none is accepted.
+        if (url.search !== '' || (req.url ?? '').includes('?')) throw new HttpRefusal(400, CenterRefusal.BAD_REQUEST, 'the station API takes no query string (it would not be covered by the request MAC)');
+        // Malformed headers are named before any MAC is computed: an integrator learns which field is wrong,
+        // and nothing about which stations exist (the station ID's shape is public).
+        checkAuthHeaders(req);
         // Authentication: MAC under the station's key, timestamp window, fresh nonce, station active.
         stationId = String(req.headers[H.station] ?? '');
         entry.station = stationId;
         const ts = String(req.headers[H.timestamp] ?? '');
-        const st = /^[A-Za-z0-9-]{1,64}$/.test(stationId) ? center.ledger.station(stationId) : undefined;
+        const st = center.ledger.station(stationId);
         // An unknown station costs the same MAC computation as a known one and gets the same answer as a
         // wrong MAC: status, code and words reveal nothing about which station names exist.
         const key = st?.userKey ?? UNKNOWN_STATION_KEY;
         const macOk = macMatches(requestMac(key, stationId, req.method ?? '', url.pathname, ts, nonce, raw), req.headers[H.mac] as string | undefined);
-        if (!st || !macOk || !NONCE.test(nonce) || !TIMESTAMP.test(ts)) {
+        if (!st || !macOk) {
           entry.auth = !st ? 'unknown-station' : 'bad-mac'; // for the operator's log only
           throw new HttpRefusal(401, CenterRefusal.UNAUTHORIZED, 'the request is not authenticated (unknown station, wrong station key, or an altered request)');
         }

@@ -34,6 +34,8 @@ export const CenterRefusal = {
   STALE_TIMESTAMP: 'E_STALE_TIMESTAMP',
   REPLAYED_NONCE: 'E_REPLAYED_NONCE',
   BAD_REQUEST: 'E_BAD_REQUEST',
+  /** A missing or malformed x-mocopy-* header, named in the message (checked before the MAC). */
+  BAD_HEADERS: 'E_BAD_HEADERS',
   BAD_RESPONSE_MAC: 'E_BAD_RESPONSE_MAC',
   REQUEST_CONFLICT: 'E_REQUEST_CONFLICT',
   WRONG_STATION_KEY: 'E_WRONG_STATION_KEY',
