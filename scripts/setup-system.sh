@@ -13,6 +13,8 @@ PACKAGES=(
   qemu-block-extra                         # QEMU's iSCSI block driver: the guest's kernel drives our served MO
   qemu-system-x86 busybox-static cpio gzip xz-utils binutils libc6-dev sg3-utils   # the virtual HIL rig
   openssl                                  # TLS certificates for the HTTPS center tests
+  postgresql                               # the center's PostgreSQL ledger: tests start their own servers (initdb + pg_ctl)
+  python3-cryptography                     # the second station client (clients/python), written from docs/protocol.md
 )
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
