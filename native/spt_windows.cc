@@ -41,7 +41,14 @@ void FillWin(OsError* err, DWORD code, const char* syscall) {
   err->syscall = syscall;
   switch (code) {
     case ERROR_FILE_NOT_FOUND:
-    case ERROR_PATH_NOT_FOUND: err->errnum = ENOENT; err->code = "ENOENT"; break;
+    case ERROR_PATH_NOT_FOUND:
+    case ERROR_INVALID_DRIVE:
+    case ERROR_BAD_UNIT:
+    case ERROR_DEV_NOT_EXIST: err->errnum = ENOENT; err->code = "ENOENT"; break;
+    case ERROR_INVALID_NAME:  // "\\.\bad<>name", "\\.\": not a path at all
+    case ERROR_BAD_PATHNAME:
+    case ERROR_FILENAME_EXCED_RANGE: err->errnum = EINVAL; err->code = "EINVAL"; break;
+    case ERROR_INVALID_HANDLE: err->errnum = EBADF; err->code = "EBADF"; break;
     case ERROR_ACCESS_DENIED: err->errnum = EACCES; err->code = "EACCES"; break;
     case ERROR_INVALID_FUNCTION:
     case ERROR_NOT_SUPPORTED: err->errnum = ENOTTY; err->code = "ENOTTY"; break;
@@ -115,7 +122,11 @@ uint64_t NowUs() {
 OsHandle OsInvalidHandle() { return INVALID_HANDLE_VALUE; }
 
 bool OsOpen(const std::string& path, bool write, OsHandle* out, OsError* err) {
-  DWORD access = GENERIC_READ | (write ? GENERIC_WRITE : 0);
+  // IOCTL_SCSI_PASS_THROUGH(_DIRECT) is defined with FILE_READ_ACCESS | FILE_WRITE_ACCESS: Windows refuses it
+  // (ERROR_ACCESS_DENIED) on a handle opened for reading only, whatever the CDB. So the handle is always opened
+  // read-write (docs/windows.md); `write` matters only on Linux, where O_RDONLY on an sg node limits the commands.
+  (void)write;
+  const DWORD access = GENERIC_READ | GENERIC_WRITE;
   HANDLE h = CreateFileA(path.c_str(), access, FILE_SHARE_READ | FILE_SHARE_WRITE, nullptr, OPEN_EXISTING, 0, nullptr);
   if (h == INVALID_HANDLE_VALUE) {
     FillWin(err, GetLastError(), "CreateFile");

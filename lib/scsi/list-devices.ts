@@ -3,7 +3,7 @@
  * Each entry is a SCSI generic node with its identity and its block node, if any.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { posix } from 'node:path';
 import { peripheralTypeName } from './parse.js';
 
 export interface ListedDevice {
@@ -27,6 +27,9 @@ function readTrim(path: string): string | undefined {
     return undefined;
   }
 }
+
+// sysfs and /dev paths are POSIX whatever the host (a test may point sysRoot at a copied tree on Windows).
+const { join } = posix;
 
 export function listDevices(sysRoot = '/sys', devRoot = '/dev'): ListedDevice[] {
   const classDir = join(sysRoot, 'class', 'scsi_generic');

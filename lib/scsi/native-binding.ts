@@ -35,7 +35,7 @@ export class AddonMissingError extends MocopyError {
   constructor(detail: string) {
     super('E_ADDON_MISSING', `the native SCSI pass-through addon is not available (${detail}), so real drives cannot be opened`, {
       exitCode: ExitCode.DEVICE,
-      hint: 'build it with `npx node-gyp rebuild` (or `npx cmake-js compile`) in the mocopy directory; emulated drives (emu:IMAGE) work without it',
+      hint: 'mocopy ships prebuilt addons for linux-x64 and win32-x64 (prebuilds/); elsewhere build it with `npx node-gyp rebuild` (or `npx cmake-js compile`) in the mocopy directory; emulated drives (emu:IMAGE) work without it',
     });
   }
 }
@@ -59,35 +59,52 @@ function packageRoot(): string {
   return process.cwd();
 }
 
-/** Where the addon may be: MOCOPY_NATIVE_ADDON alone when set (an explicit choice), else the build outputs. */
+const require = createRequire(import.meta.url);
+
+/**
+ * Where the addon is, in the order tried: MOCOPY_NATIVE_ADDON alone when set (an explicit choice); else what
+ * node-gyp-build picks (build/Release, build/Debug, then prebuilds/<platform>-<arch>/ by Node-API tag; with
+ * PREBUILDS_ONLY=1 only prebuilds/); else the cmake-js outputs.
+ */
 export function addonCandidates(root = packageRoot()): string[] {
   if (process.env.MOCOPY_NATIVE_ADDON) return [process.env.MOCOPY_NATIVE_ADDON];
-  return [
-    join(root, 'build', 'Release', 'mocopy_native.node'),
-    join(root, 'build', 'Debug', 'mocopy_native.node'),
-    join(root, 'build-cmake', 'Release', 'mocopy_native.node'),
-    join(root, 'build-cmake', 'mocopy_native.node'),
-  ].filter((p): p is string => !!p);
+  const out: string[] = [];
+  try {
+    const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+    out.push(nodeGypBuild.resolve(root));
+  } catch {
+    // no build and no prebuild for this platform: the cmake-js outputs below are the last chance
+  }
+  out.push(join(root, 'build-cmake', 'Release', 'mocopy_native.node'), join(root, 'build-cmake', 'mocopy_native.node'));
+  return out;
+}
+
+let loadedPath: string | undefined;
+
+/** The file the addon was loaded from (undefined before a load, or when a binding was injected). */
+export function loadedAddonPath(): string | undefined {
+  return injected ? undefined : loadedPath;
 }
 
 export function loadNativeBinding(): NativeBinding {
   if (injected) return injected;
   if (loaded) return loaded;
   if (loadError) throw new AddonMissingError(loadError);
-  const require = createRequire(import.meta.url);
   const tried: string[] = [];
-  for (const p of addonCandidates()) {
+  const root = packageRoot();
+  for (const p of addonCandidates(root)) {
     if (!existsSync(p)) {
       tried.push(`${p}: not built`);
       continue;
     }
     try {
       loaded = require(p) as NativeBinding;
+      loadedPath = p;
       return loaded;
     } catch (e) {
       tried.push(`${p}: ${(e as Error).message}`);
     }
   }
-  loadError = tried[0] ?? 'no candidate path';
+  loadError = tried.length > 2 ? tried[0]! : `no build in ${join(root, 'build')} and no prebuild in ${join(root, 'prebuilds', `${process.platform}-${process.arch}`)}`;
   throw new AddonMissingError(loadError);
 }
