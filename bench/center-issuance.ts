@@ -29,10 +29,11 @@ function rawInsertRate(dir: string, n = 2000): number {
 export async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mocopy-bench-'));
   const ledger = join(dir, 'center.db');
-  const c = LicenseCenter.open(ledger);
-  c.registerContent({ contentId: 'APP', name: 'app', schemes: ['a', 'b'], price: 100 });
-  const stations = Array.from({ length: 32 }, (_, i) => c.addStation(`bench ${i}`));
-  c.close();
+  const c = await LicenseCenter.open(ledger);
+  await c.registerContent({ contentId: 'APP', name: 'app', schemes: ['a', 'b'], price: 100 });
+  const stations = [];
+  for (let i = 0; i < 32; i++) stations.push(await c.addStation(`bench ${i}`));
+  await c.close();
   const child = spawn(process.execPath, [join('dist', 'test', 'center-fixtures', 'serve.js'), ledger, '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve) => child.stdout!.once('data', (d) => resolve(String(d).trim())));
   try {

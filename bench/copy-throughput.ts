@@ -10,6 +10,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, ftruncateSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LicenseCenter } from '../lib/center/center.js';
+import type { StationKey } from '../lib/domain/index.js';
 import { LocalCenterClient } from '../lib/center/local-client.js';
 import { writeStationKey } from '../lib/center/station-key.js';
 import type { Scheme } from '../lib/domain/index.js';
@@ -20,7 +21,7 @@ import { openDevice } from '../lib/drives/open.js';
 import { rawGcmMBps } from './crypto-aead.js';
 import { header, mbps, now, row } from './util.js';
 
-export interface Setup { dir: string; ledger: string; master: string; station: ReturnType<LicenseCenter['addStation']>; stationKeyPath: string; size: number }
+export interface Setup { dir: string; ledger: string; master: string; station: StationKey; stationKeyPath: string; size: number }
 
 export async function setup(size: number, dir = mkdtempSync(join(tmpdir(), 'mocopy-bench-'))): Promise<Setup> {
   const src = join(dir, 'program.bin');
@@ -28,12 +29,12 @@ export async function setup(size: number, dir = mkdtempSync(join(tmpdir(), 'moco
   ftruncateSync(fd, size); // zeros; the ciphertext is what the drives carry
   closeSync(fd);
   const ledger = join(dir, 'ledger.db');
-  const c = LicenseCenter.open(ledger);
-  const station = c.addStation('bench');
+  const c = await LicenseCenter.open(ledger);
+  const station = await c.addStation('bench');
   const stationKeyPath = join(dir, 'station.key');
   writeStationKey(stationKeyPath, station);
-  const key = c.registerContent({ contentId: 'BIG', name: 'big', schemes: ['a', 'b'] }).contentKey;
-  c.close();
+  const key = (await c.registerContent({ contentId: 'BIG', name: 'big', schemes: ['a', 'b'] })).contentKey;
+  await c.close();
   const master = join(dir, 'master.iso');
   await buildMaster({ out: master, contents: [{ contentId: 'BIG', name: 'big', sourcePath: src, key, schemes: ['a', 'b'] }] });
   rmSync(src);

@@ -55,7 +55,9 @@ export async function stationContext(flags: StationFlags, needCenter = true): Pr
   if (settings.center) {
     center = new HttpCenterClient(settings.center, stationKey);
   } else if (settings.centerDb) {
-    center = new LocalCenterClient(settings.centerDb, stationKey);
+    const local = new LocalCenterClient(settings.centerDb, stationKey);
+    await local.ready(); // a missing or unreadable ledger stops the command before any drive is touched
+    center = local;
   } else {
     throw new UsageError('no license center: give --center URL or --center-db LEDGER (or set MOCOPY_CENTER / MOCOPY_CENTER_DB, or the config file)');
   }

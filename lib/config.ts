@@ -66,7 +66,7 @@ export function readConfigFile(path: string): FileSettings {
     const v = (parsed as Record<string, unknown>)[key];
     if (v === undefined) continue;
     if (typeof v !== 'string' || v === '') throw new UsageError(`the config file ${path}: "${key}" must be a non-empty string`);
-    out[key] = (key === 'centerDb' || key === 'stationKey') && !isAbsolute(v) ? resolve(dir, v) : v;
+    out[key] = (key === 'centerDb' && /^postgres(ql)?:\/\//i.test(v)) ? v : (key === 'centerDb' || key === 'stationKey') && !isAbsolute(v) ? resolve(dir, v) : v;
   }
   return out;
 }

@@ -38,8 +38,9 @@ export { runDuplicator, type DuplicatorEvent, type DuplicatorOptions, type Tally
 export { verifyDisc } from './protocol/verify-disc.js';
 export type { StationEvent } from './protocol/events.js';
 export { LicenseCenter } from './center/center.js';
-export { Ledger } from './center/ledger.js';
+export { Ledger, LATEST_SCHEMA, isPostgresUrl, redactPostgresUrl, migrateLedger, openLedger, LedgerError, LedgerUnavailableError, LedgerWriteError, type LedgerDump, type LedgerReport } from './center/ledger.js';
 export { LocalCenterClient } from './center/local-client.js';
+export { exportLedger, importLedger, type TransferCounts } from './center/transfer.js';
 export { HttpCenterClient } from './center/http-client.js';
 export { serveCenter, DEFAULT_PORT, type RunningCenter, type ServeOptions } from './center/server.js';
 export { readStationKey, writeStationKey } from './center/station-key.js';

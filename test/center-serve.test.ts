@@ -5,11 +5,15 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { mocopy } from './helpers/cli.js';
 import { makeWorld, type World } from './helpers/fixtures.js';
+import { LEDGER_BACKENDS, requirePostgres, worldLedger } from './helpers/postgres.js';
 
-describe('mocopy center serve (TLS, graceful stop) and mocopy copy --center', function () {
+for (const backend of LEDGER_BACKENDS) describe(`mocopy center serve (TLS, graceful stop) and mocopy copy --center [${backend}]`, function () {
   this.timeout(120_000);
   let w: World;
-  before(async () => { w = await makeWorld(); });
+  before(async function () {
+    if (backend === 'postgres') requirePostgres(this);
+    w = await makeWorld(await worldLedger(backend));
+  });
   after(() => w.cleanup());
 
   it('serves HTTPS, a station copies through it with --center, and SIGTERM stops it cleanly', async () => {

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { copyLicensed, LocalCenterClient, Ledger, MO_HEADER_SIZE, openCopy, openDevice, verifyDisc, type CopyResult } from '../lib/index.js';
 import { DIRECTORY_OFFSETS, slotOffset, SLOT_BYTES } from '../lib/formats/disc-layout.js';
-import { Collect, makeWorld, type World } from './helpers/fixtures.js';
+import { Collect, makeWorld, type World, ledgerReport } from './helpers/fixtures.js';
 
 
 describe('commit faults', function () {
@@ -14,7 +14,7 @@ describe('commit faults', function () {
   let w: World;
   beforeEach(async () => { w = await makeWorld(); });
   afterEach(() => w.cleanup());
-  const bills = () => { const l = Ledger.open(w.ledger, { create: false }); try { return l.report().billing.length; } finally { l.close(); } };
+  const bills = async () => (await ledgerReport(w.ledger)).billing.length;
 
   async function copy(disc: string, contentId: string, fault?: { from: number; to: number }): Promise<CopyResult> {
     const master = await openDevice(`emu-cd:${w.masterIso}`);
@@ -51,10 +51,10 @@ describe('commit faults', function () {
     const v = await verifyDisc({ target: t, stationKey: w.station, deep: true });
     await t.close();
     assert.ok(v.results.every((r) => r.ok), JSON.stringify(v.results));
-    assert.equal(bills(), 2);
+    assert.equal((await bills()), 2);
     const again = await copy(disc, 'APP-1');
     assert.equal(again.alreadyPresent, true);
-    assert.equal(bills(), 2);
+    assert.equal((await bills()), 2);
   });
 
   it('a committed copy whose license record is gone is repaired by running the copy again, with no new bill', async () => {
@@ -68,6 +68,6 @@ describe('commit faults', function () {
     assert.equal(again.alreadyPresent, true);
     assert.ok(again.licenseId, 'the record was written again');
     assert.ok(await opens(disc, 'APP-1'));
-    assert.equal(bills(), 1);
+    assert.equal((await bills()), 1);
   });
 });

@@ -17,7 +17,8 @@ import {
 } from '../lib/index.js';
 import { setMoWriteProtect, type FaultSpec } from '../lib/emulator/index.js';
 import { DATA_OFFSET, DIRECTORY_OFFSETS, LICENSE_REGION_OFFSET } from '../lib/formats/disc-layout.js';
-import { Collect, makeWorld, type World } from './helpers/fixtures.js';
+import { Collect, makeWorld, type World, ledgerReport, withCenter } from './helpers/fixtures.js';
+import type { SqliteLedger } from '../lib/center/ledger.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DOC = join(ROOT, 'docs', 'faults.md');
@@ -55,7 +56,7 @@ describe('fault matrix (generates docs/faults.md)', function () {
 
   const norm = (m: string) => m.split('\n')[0]!.split(w.dir).join('…').replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT').replace(/\bst-[0-9a-f]{8}\b/g, 'STATION').replace(/emu(-cd|-mo)?:…\/[\w.-]+/g, 'DRIVE').replace(/\b[0-9a-f]{10}\b/g, 'MEDIUMID').replace(/lic-[0-9a-f-]{36}/g, 'LICENSE');
   const exitOf = (e: unknown) => (e instanceof MocopyError ? e.exitCode : 1);
-  const bills = (mid: string, content: string) => { const l = Ledger.open(w.ledger, { create: false }); try { return l.report().billing.filter((b) => b.mediumId === mid && b.contentId === content).length; } finally { l.close(); } };
+  const bills = async (mid: string, content: string) => (await ledgerReport(w.ledger)).billing.filter((b) => b.mediumId === mid && b.contentId === content).length;
   const meta = (image: string) => { const fd = openSync(image, 'r'); const b = Buffer.alloc(DATA_OFFSET); readSync(fd, b, 0, b.length, MO_HEADER_SIZE); closeSync(fd); return createHash('sha256').update(b).digest('hex'); };
 
   async function opens(disc: string, content: string): Promise<boolean> {
@@ -106,7 +107,7 @@ describe('fault matrix (generates docs/faults.md)', function () {
     const now = await contents(disc).catch((e) => [`unreadable: ${(e as Error).message}`]);
     const committed = now.includes('APP-1');
     const consistent = before.app2 && (await opens(disc, 'APP-2')) && (now.join() === 'APP-2' || now.join() === 'APP-1,APP-2') && (!committed || (await opens(disc, 'APP-1'))) && meta(other) === before.otherMeta;
-    const billed = bills(mid, 'APP-1');
+    const billed = (await bills(mid, 'APP-1'));
     const billRight = billed <= 1 && (!committed || billed === 1) && (billedBeforeFault || billed === 0 || committed || exit !== 0) && (exit !== 0 || committed);
     rows.push({ operation: 'copy', phase, fault, exit, message, disc: consistent ? (committed ? 'consistent, copy committed' : 'consistent, as it was') : 'INCONSISTENT', bill: billRight ? `${billed} bill${billed === 1 ? '' : 's'}` : `WRONG (${billed})` });
   }
@@ -169,28 +170,29 @@ describe('fault matrix (generates docs/faults.md)', function () {
     const five = await serve((_q, res) => { res.writeHead(500); res.end('{}'); });
     const slow = await serve(() => undefined);
     const reset = await serve((q) => q.socket.destroy());
-    const cells: Array<[string, () => CenterClient]> = [
+    const cells: Array<[string, () => CenterClient | Promise<CenterClient>]> = [
       ['center down (connection refused)', () => new HttpCenterClient(down, w.station, fast)],
       ['center answers 5xx', () => new HttpCenterClient(five, w.station, fast)],
       ['center slow past the timeout', () => new HttpCenterClient(slow, w.station, fast)],
       ['center killed mid-request (connection reset)', () => new HttpCenterClient(reset, w.station, fast)],
-      ['center refuses (station revoked)', () => {
-        const c = LicenseCenter.open(w.ledger);
-        const st = c.addStation('revoked for the matrix');
-        c.revokeStation(st.stationId);
-        c.close();
+      ['center refuses (station revoked)', async () => {
+        const st = await withCenter(w.ledger, async (c) => {
+          const s = await c.addStation('revoked for the matrix');
+          await c.revokeStation(s.stationId);
+          return s;
+        });
         return new LocalCenterClient(w.ledger, st);
       }],
-      ['ledger disk full (SQLITE_FULL)', () => {
+      ['ledger disk full (SQLITE_FULL)', async () => {
         const client = new LocalCenterClient(w.ledger, w.station);
         // A real SQLITE_FULL: the ledger may not grow by a single page.
-        const db = (client as unknown as { center: LicenseCenter }).center.ledger.db;
+        const { db } = (await client.center).ledger as SqliteLedger;
         db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true })}`);
         return client;
       }],
     ];
     try {
-      for (const [fault, make] of cells) await copyCell('request (S1 send, S2)', fault, (disc) => runCopy(disc, 'APP-1', make(), { fast: true }), false);
+      for (const [fault, make] of cells) await copyCell('request (S1 send, S2)', fault, async (disc) => runCopy(disc, 'APP-1', await make(), { fast: true }), false);
     } finally {
       for (const s of servers) { s.closeAllConnections(); s.close(); }
     }

@@ -3,23 +3,25 @@ import { strict as assert } from 'node:assert';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { centerAuth, LicenseCenter, Ledger, serveCenter, type RunningCenter } from '../lib/index.js';
-import { makeWorld, type World } from './helpers/fixtures.js';
+import { makeWorld, type World, ledgerReport, withCenter } from './helpers/fixtures.js';
+import { LEDGER_BACKENDS, requirePostgres, worldLedger } from './helpers/postgres.js';
 
 const { H, requestMac } = centerAuth;
 
-describe('hostile input: the license center', function () {
+for (const backend of LEDGER_BACKENDS) describe(`hostile input: the license center [${backend}]`, function () {
   this.timeout(60_000);
   let w: World;
   let running: RunningCenter;
+  before(function () { if (backend === 'postgres') requirePostgres(this); });
   beforeEach(async () => {
-    w = await makeWorld();
+    w = await makeWorld(await worldLedger(backend));
     running = await serveCenter({ db: w.ledger, port: 0, log: () => undefined });
   });
   afterEach(async () => {
     await running.close();
     w.cleanup();
   });
-  const report = () => { const l = Ledger.open(w.ledger, { create: false }); try { return l.report(); } finally { l.close(); } };
+  const report = async () => (await ledgerReport(w.ledger));
 
   /** A signed request as a station (or an attacker who recorded one) sends it: exact bytes and headers. */
   function signed(body: string, o: { stationId?: string; key?: Buffer } = {}) {
@@ -40,14 +42,12 @@ describe('hostile input: the license center', function () {
     assert.equal(first.status, 404);
     assert.match(first.text, /E_UNKNOWN_CONTENT/);
     // The cause goes away: the publisher registers the content.
-    const c = LicenseCenter.open(w.ledger);
-    c.registerContent({ contentId: 'LATER-1', name: 'later', schemes: ['a'], price: 900 });
-    c.close();
+    await withCenter(w.ledger, (c) => c.registerContent({ contentId: 'LATER-1', name: 'later', schemes: ['a'], price: 900 }));
     const replay = await send(recorded);
     assert.equal(replay.status, 401);
     assert.match(replay.text, /E_REPLAYED_NONCE/);
-    assert.equal(report().licenses.length, 0);
-    assert.equal(report().billing.length, 0);
+    assert.equal((await report()).licenses.length, 0);
+    assert.equal((await report()).billing.length, 0);
   });
 
   it('a request refused as malformed (after authentication) spends its nonce too', async () => {
@@ -60,14 +60,12 @@ describe('hostile input: the license center', function () {
 
   it('a request refused for a revoked station spends its nonce; reinstating nothing helps a replay', async () => {
     const recorded = signed(JSON.stringify({ requestId: randomUUID(), scheme: 'a', contentId: 'APP-1', mediumId: '0102' }));
-    const c = LicenseCenter.open(w.ledger);
-    c.revokeStation(w.station.stationId);
-    c.close();
+    await withCenter(w.ledger, (c) => c.revokeStation(w.station.stationId));
     assert.equal((await send(recorded)).status, 403);
     // Whatever the station's state now, the recorded bytes never buy a license.
     const replay = await send(recorded);
     assert.equal(replay.status, 401);
-    assert.equal(report().billing.length, 0);
+    assert.equal((await report()).billing.length, 0);
   });
 
   it('a query string the MAC does not cover is refused; a malformed nonce is a header error, not a MAC error', async () => {
@@ -85,7 +83,7 @@ describe('hostile input: the license center', function () {
     delete (missing.headers as Record<string, string | undefined>)[H.timestamp];
     assert.match((await send(missing)).text, /E_BAD_HEADERS.*missing header x-mocopy-timestamp/);
     // None of these bought anything, and the correctly signed request still works afterwards.
-    assert.equal(report().billing.length, 0);
+    assert.equal((await report()).billing.length, 0);
     assert.equal((await send(signed(body))).status, 200);
   });
 

@@ -9,7 +9,7 @@ import { decodeDirectory, DIRECTORY_BYTES, DIRECTORY_OFFSETS, encodeDirectory, t
 import { Ledger, MO_HEADER_SIZE } from '../lib/index.js';
 import { createHash } from 'node:crypto';
 import { mocopy } from './helpers/cli.js';
-import { makeWorld, type World } from './helpers/fixtures.js';
+import { makeWorld, type World, ledgerReport } from './helpers/fixtures.js';
 
 function rw(path: string, offset: number, length: number, change?: (b: Buffer) => void): Buffer {
   const fd = openSync(path, 'r+');
@@ -54,7 +54,7 @@ describe('hostile input: discs', function () {
     env = { MOCOPY_CENTER_DB: w.ledger, MOCOPY_STATION_KEY: w.stationKeyPath };
   });
   after(() => w.cleanup());
-  const bills = () => { const l = Ledger.open(w.ledger, { create: false }); try { return l.report().billing.length; } finally { l.close(); } };
+  const bills = async () => (await ledgerReport(w.ledger)).billing.length;
 
   function copied(name: string, mid: string, scheme: 'a' | 'b'): string {
     const disc = w.newDisc(name, mid);
@@ -64,7 +64,7 @@ describe('hostile input: discs', function () {
   }
 
   for (const scheme of ['a', 'b'] as const) {
-    it(`scheme ${scheme.toUpperCase()}: a changed payload with its stored SHA-256 recomputed fails verify --deep (exit 5, copy and offset named)`, () => {
+    it(`scheme ${scheme.toUpperCase()}: a changed payload with its stored SHA-256 recomputed fails verify --deep (exit 5, copy and offset named)`, async () => {
       const disc = copied(`rehash-${scheme}.mo`, scheme === 'a' ? '11aa22bb' : '11aa22cc', scheme);
       assert.equal(mocopy(['verify', `emu:${disc}`, '--deep'], env).code, 0, 'intact copy verifies');
       const { dir, copy } = currentDirectory(disc);
@@ -86,7 +86,7 @@ describe('hostile input: discs', function () {
     });
   }
 
-  it('verify without the station key says which checks it could not make (exit 2), never "ok"', () => {
+  it('verify without the station key says which checks it could not make (exit 2), never "ok"', async () => {
     const disc = copied('nokey.mo', '33dd44ee', 'a');
     const r = mocopy(['verify', `emu:${disc}`, '--deep', '--json'], { MOCOPY_STATION_KEY: '' });
     assert.equal(r.code, 2, r.stdout + r.stderr);
@@ -101,7 +101,7 @@ describe('hostile input: discs', function () {
     ['an extent past the end of the medium', [{ contentId: 'APP-2', name: 'x', scheme: 'a', slot: 5, offset: 327680, encryptedSize: 1 << 30, plainSize: 10, sha256: '0'.repeat(64), committed: 'now' }]],
   ];
   for (const [what, entries] of crafted) {
-    it(`a directory with a valid checksum but ${what}: verify and open exit 6; copy exits 5 or 6 and bills nothing`, () => {
+    it(`a directory with a valid checksum but ${what}: verify and open exit 6; copy exits 5 or 6 and bills nothing`, async () => {
       const disc = copied(`crafted-${what.length}.mo`, `55ee66${what.length.toString(16).padStart(2, '0')}`, 'a');
       const { copy, dir } = currentDirectory(disc);
       writeDirectoryBytes(disc, copy === 0 ? 1 : 0, { v: 1, generation: dir.generation + 1, entries }, dir.generation + 1);
@@ -109,10 +109,10 @@ describe('hostile input: discs', function () {
       assert.equal(v.code, 6, v.stdout + v.stderr);
       assert.match(v.stderr, /disc directory/);
       assert.equal(mocopy(['open', `emu:${disc}`, '--content', 'APP-1', '--out', join(w.dir, 'x.out')], env).code, 6);
-      const before = bills();
+      const before = (await bills());
       const c = mocopy(['copy', `emu-cd:${w.masterIso}`, `emu:${disc}`, '--content', 'APP-2'], env);
       assert.ok(c.code === 5 || c.code === 6, `copy exit ${c.code}: ${c.stderr}`);
-      assert.equal(bills(), before, 'no new bill');
+      assert.equal((await bills()), before, 'no new bill');
     });
   }
 });

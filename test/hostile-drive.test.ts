@@ -9,7 +9,7 @@ import {
   SHORT_TRANSFER_ATTEMPTS, ShortTransferError, TransportError, type ScsiCommand, type ScsiResult, type Transport,
 } from '../lib/index.js';
 import { mocopy } from './helpers/cli.js';
-import { makeWorld, tempDir, type World } from './helpers/fixtures.js';
+import { makeWorld, tempDir, type World, ledgerReport } from './helpers/fixtures.js';
 
 /** Forwards to a real (emulated) drive and rewrites its answers; records every data buffer it was handed. */
 class LyingTransport implements Transport {
@@ -107,32 +107,32 @@ describe('hostile input: lying drives as device-spec faults, through the CLI', f
   let w: World;
   before(async () => { w = await makeWorld(); });
   after(() => w.cleanup());
-  const billed = () => { const l = Ledger.open(w.ledger, { create: false }); try { return l.report().billing.length; } finally { l.close(); } };
+  const billed = async () => (await ledgerReport(w.ledger)).billing.length;
 
-  it('?fault=rmsn-length:2147483644 → medium-id exits 3 with the drive and command named', () => {
+  it('?fault=rmsn-length:2147483644 → medium-id exits 3 with the drive and command named', async () => {
     const d = w.newDisc('rmsn.mo', 'aabbccdd');
     const r = mocopy(['medium-id', `emu:${d}?fault=rmsn-length:2147483644`]);
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /READ MEDIA SERIAL NUMBER .*2147483644-byte media serial number/);
   });
 
-  it('?fault=short-read:N on the master → copy exits 3 and nothing is billed', () => {
+  it('?fault=short-read:N on the master → copy exits 3 and nothing is billed', async () => {
     const d = w.newDisc('short.mo', 'aabbccee');
     const r = mocopy(['copy', `emu-cd:${w.masterIso}?fault=short-read:2048`, `emu:${d}`, '--content', 'APP-1', '--center-db', w.ledger, '--station-key', w.stationKeyPath]);
     assert.equal(r.code, 3, r.stdout + r.stderr);
     assert.match(r.stderr, /returned GOOD with 2048 of \d+ bytes not transferred/);
-    assert.equal(billed(), 0);
+    assert.equal((await billed()), 0);
   });
 
-  it('?fault=short-read on the target → copy exits 3 before the center is asked; nothing billed', () => {
+  it('?fault=short-read on the target → copy exits 3 before the center is asked; nothing billed', async () => {
     const d = w.newDisc('target-short.mo', 'aabbccff');
     const r = mocopy(['copy', `emu-cd:${w.masterIso}`, `emu:${d}?fault=short-read:512`, '--content', 'APP-2', '--center-db', w.ledger, '--station-key', w.stationKeyPath]);
     assert.equal(r.code, 3, r.stdout + r.stderr);
     assert.match(r.stderr, /E_SHORT_TRANSFER|not transferred/);
-    assert.equal(billed(), 0);
+    assert.equal((await billed()), 0);
   });
 
-  it('a malformed fault option is a usage error naming the grammar', () => {
+  it('a malformed fault option is a usage error naming the grammar', async () => {
     const d = w.newDisc('bad.mo', 'aabbcc00');
     for (const opt of ['fault=short-read:x', 'fault=teleport:1', 'speed=warp', 'seed=-1']) {
       const r = mocopy(['info', `emu:${d}?${opt}`]);

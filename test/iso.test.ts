@@ -6,7 +6,7 @@ import { LicenseCenter } from '../lib/center/center.js';
 import { FormatError } from '../lib/errors.js';
 import { decryptMasterProgram, findContent, openMaster } from '../lib/master/index.js';
 import { openDevice } from '../lib/drives/open.js';
-import { makeWorld, type World } from './helpers/fixtures.js';
+import { makeWorld, type World , withCenter } from './helpers/fixtures.js';
 import { requireTool } from './helpers/tools.js';
 
 async function collect(it: AsyncIterable<Buffer>): Promise<Buffer> {
@@ -47,9 +47,7 @@ describe('master ISO 9660', () => {
     const dev = await openDevice(`emu:${w.masterIso}`);
     const m = await openMaster(dev);
     const e = findContent(m, 'APP-1');
-    const c = LicenseCenter.open(w.ledger);
-    const key = c.registerContent({ contentId: 'APP-1', name: 'Program APP-1', schemes: ['a', 'b'], price: 1500 }).contentKey;
-    c.close();
+    const { contentKey: key } = await withCenter(w.ledger, (c) => c.registerContent({ contentId: 'APP-1', name: 'Program APP-1', schemes: ['a', 'b'], price: 1500 }));
     assert.ok((await collect(decryptMasterProgram(key, m, e))).equals(w.programs['APP-1']!));
     await dev.close();
   });
@@ -71,12 +69,12 @@ describe('master ISO 9660', () => {
     const dev = await openDevice(`emu:${xiso}`);
     const m = await openMaster(dev);
     assert.equal(m.volume.volumeId, 'XORRISO_MASTER');
-    const c = LicenseCenter.open(w.ledger);
+    const c = await LicenseCenter.open(w.ledger);
     for (const e of m.catalog.contents) {
-      const key = c.registerContent({ contentId: e.contentId, name: e.name, schemes: e.schemes, price: 1500 }).contentKey;
+      const key = (await c.registerContent({ contentId: e.contentId, name: e.name, schemes: e.schemes, price: 1500 })).contentKey;
       assert.ok((await collect(decryptMasterProgram(key, m, e))).equals(w.programs[e.contentId]!), e.contentId);
     }
-    c.close();
+    await c.close();
     await dev.close();
   });
 

@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import { copyToTargets, EmulatedDrive, Ledger, LocalCenterClient, openCopy, openDevice, verifyDisc, type Scheme } from '../lib/index.js';
 import { DATA_OFFSET } from '../lib/formats/disc-layout.js';
 import { mocopy } from './helpers/cli.js';
-import { Collect, makeWorld, type World } from './helpers/fixtures.js';
+import { Collect, makeWorld, type World, ledgerReport } from './helpers/fixtures.js';
 
 
 describe('one master, several targets', function () {
@@ -12,7 +12,7 @@ describe('one master, several targets', function () {
   before(async () => { w = await makeWorld({ programs: { 'APP-1': { size: 1_500_000 }, 'APP-2': { size: 70_000 } } }); });
   after(() => w.cleanup());
   let n = 0;
-  const licenses = (content: string) => { const l = Ledger.open(w.ledger, { create: false }); try { return l.report().billing.filter((b) => b.contentId === content); } finally { l.close(); } };
+  const licenses = async (content: string) => (await ledgerReport(w.ledger)).billing.filter((b) => b.contentId === content);
 
   async function opens(disc: string, content: string): Promise<boolean> {
     const t = await openDevice(`emu:${disc}`);
@@ -37,7 +37,7 @@ describe('one master, several targets', function () {
     const reads: number[] = [];
     for (const count of [1, 2, 3, 4]) {
       it(`scheme ${scheme.toUpperCase()}, ${count} target(s): every disc opens with the publisher's bytes, bound to its own medium ID, billed once`, async () => {
-        const before = licenses('APP-1').length;
+        const before = (await licenses('APP-1')).length;
         const discs = Array.from({ length: count }, () => w.newDisc(`t${++n}.mo`, `77${String(n).padStart(8, '0')}`));
         const { outcomes, masterBytes } = await run(scheme, discs);
         reads.push(masterBytes);
@@ -45,7 +45,7 @@ describe('one master, several targets', function () {
         for (const d of discs) assert.ok(await opens(d, 'APP-1'), d);
         const mids = outcomes.map((o) => (o.ok ? o.result.mediumId : ''));
         assert.equal(new Set(mids).size, count, 'each license names its own disc');
-        assert.equal(licenses('APP-1').length - before, count, 'one bill per disc');
+        assert.equal((await licenses('APP-1')).length - before, count, 'one bill per disc');
         if (count >= 2) {
           // Disc 0's whole data area, bit for bit, onto disc 1: disc 0's license does not open on disc 1.
           const { readFileSync, writeFileSync } = await import('node:fs');
@@ -80,7 +80,7 @@ describe('one master, several targets', function () {
     assert.equal(again.outcomes[0]!.ok, true);
     assert.ok(await opens(discs[1]!, 'APP-1'));
     const mid = (again.outcomes[0] as { result: { mediumId: string } }).result.mediumId;
-    assert.equal(licenses('APP-1').filter((b) => b.mediumId === mid).length, 1, 'billed once for the failed-then-resumed disc');
+    assert.equal((await licenses('APP-1')).filter((b) => b.mediumId === mid).length, 1, 'billed once for the failed-then-resumed disc');
   });
 
   it('a power cut in one drive mid-copy: the others finish; that disc is as it was and completes when run again', async () => {

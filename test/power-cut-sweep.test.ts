@@ -118,7 +118,7 @@ describe('power-cut sweep: a cut after every WRITE of a licensed copy, then run 
       const t0 = Date.now();
       const master = await openDevice(`emu:${w.masterIso}`);
       const center = new LocalCenterClient(w.ledger, w.station);
-      const ledger = Ledger.open(w.ledger, { create: false });
+      const ledger = await Ledger.open(w.ledger, { create: false });
       const copy = (target: ScsiDevice, contentId: string): Promise<CopyResult> => copyLicensed({ master, target, contentId, scheme, center, stationKey: w.station });
       const attempt = async (target: ScsiDevice): Promise<{ ok: true; r: CopyResult } | { ok: false; e: unknown }> => {
         try { return { ok: true, r: await copy(target, NEW) }; } catch (e) { return { ok: false, e }; }
@@ -212,7 +212,7 @@ describe('power-cut sweep: a cut after every WRITE of a licensed copy, then run 
           if (v.results.length !== contents.length || !v.results.every((x) => x.ok)) harmed.push(`${where}: verify --deep: ${JSON.stringify(v.results.map((x) => [x.contentId, x.status, x.detail]))}`);
         });
         // Exactly one license and one billing row for (station, medium, content, scheme).
-        const rep = ledger.report();
+        const rep = await ledger.report();
         for (const id of contents) {
           const lic = rep.licenses.filter((l) => l.stationId === w.station.stationId && l.mediumId === mediumId && l.contentId === id && l.scheme === scheme);
           const bills = rep.billing.filter((b) => b.stationId === w.station.stationId && b.mediumId === mediumId && b.contentId === id && b.scheme === scheme);
@@ -241,7 +241,7 @@ describe('power-cut sweep: a cut after every WRITE of a licensed copy, then run 
       } finally {
         await master.close();
         await center.close();
-        ledger.close();
+        await ledger.close();
       }
     });
   }
@@ -376,26 +376,26 @@ describe('power-cut sweep: the license center SIGKILLed at each phase of one lic
     w?.cleanup();
   });
 
-  const licensesFor = (mediumId: string, scheme: Scheme) => {
-    const l = Ledger.open(w.ledger, { create: false });
+  const licensesFor = async (mediumId: string, scheme: Scheme) => {
+    const l = await Ledger.open(w.ledger, { create: false });
     try {
-      const rep = l.report();
+      const rep = await l.report();
       return {
         licenses: rep.licenses.filter((x) => x.mediumId === mediumId && x.contentId === NEW && x.scheme === scheme && x.stationId === w.station.stationId),
         billing: rep.billing.filter((x) => x.mediumId === mediumId && x.contentId === NEW && x.scheme === scheme && x.stationId === w.station.stationId),
       };
     } finally {
-      l.close();
+      await l.close();
     }
   };
 
   /** Kill the center now (the proxy holds every later request), check the ledger at that moment, restart. */
-  async function killAndRestart(h: Held, atKill: () => void, beforeRestart: () => void = () => undefined): Promise<void> {
+  async function killAndRestart(h: Held, atKill: () => void | Promise<void>, beforeRestart: () => void | Promise<void> = () => undefined): Promise<void> {
     proxy.down();
     await sigkill(center.child);
-    atKill();
+    await atKill();
     h.res.socket?.destroy(); // the station's connection breaks: its client retries
-    beforeRestart();
+    await beforeRestart();
     center = await startCenter(w.ledger);
     proxy.isUp(center.url);
   }
@@ -404,7 +404,7 @@ describe('power-cut sweep: the license center SIGKILLed at each phase of one lic
     ['before it reads the request', (mediumId, scheme) => async (h) => {
       forward(h, () => undefined, { partial: true });
       await new Promise((r) => setTimeout(r, 50));
-      await killAndRestart(h, () => assert.equal(licensesFor(mediumId, scheme).licenses.length, 0, 'nothing committed'));
+      await killAndRestart(h, async () => assert.equal((await licensesFor(mediumId, scheme)).licenses.length, 0, 'nothing committed'));
     }],
     ['after it received the request, before the ledger commit', (mediumId, scheme) => async (h) => {
       // Hold the ledger's write lock: the center's group commit blocks (synchronously, in SQLite's busy wait)
@@ -417,9 +417,9 @@ describe('power-cut sweep: the license center SIGKILLed at each phase of one lic
         let blocked = false;
         for (let i = 0; i < 100 && !blocked; i++) blocked = !(await answers(center.url, 150));
         assert.ok(blocked, 'the center is inside the ledger commit');
-        await killAndRestart(h, () => undefined, () => {
+        await killAndRestart(h, () => undefined, async () => {
           lock.exec('ROLLBACK');
-          assert.equal(licensesFor(mediumId, scheme).licenses.length, 0, 'nothing committed');
+          assert.equal((await licensesFor(mediumId, scheme)).licenses.length, 0, 'nothing committed');
         });
       } finally {
         if (lock.inTransaction) lock.exec('ROLLBACK');
@@ -431,8 +431,8 @@ describe('power-cut sweep: the license center SIGKILLed at each phase of one lic
         assert.equal(status, 200);
         resolve(); // the answer is dropped here
       }));
-      await killAndRestart(h, () => {
-        const c = licensesFor(mediumId, scheme);
+      await killAndRestart(h, async () => {
+        const c = await licensesFor(mediumId, scheme);
         assert.equal(c.licenses.length, 1, 'committed before the kill');
         assert.equal(c.billing.length, 1);
       });
@@ -465,7 +465,7 @@ describe('power-cut sweep: the license center SIGKILLed at each phase of one lic
         const bodies = proxy.licenseBodies.slice(bodiesBefore).map((b) => JSON.parse(b) as { requestId: string });
         assert.ok(bodies.length >= 2, 'the station retried');
         assert.equal(new Set(bodies.map((b) => b.requestId)).size, 1, 'every retry carries the same request ID');
-        const c = licensesFor(mediumId, scheme);
+        const c = await licensesFor(mediumId, scheme);
         assert.equal(c.licenses.length, 1, 'exactly one license');
         assert.equal(c.billing.length, 1, 'exactly one bill');
         assert.equal(c.licenses[0]!.id, r.licenseId, 'the station holds the license the ledger has');

@@ -14,7 +14,7 @@ import { copyLicensed, type CopyResult } from '../lib/protocol/station.js';
 import { verifyDisc } from '../lib/protocol/verify-disc.js';
 import { openDevice } from '../lib/drives/open.js';
 import type { ScsiDevice } from '../lib/scsi/device.js';
-import { Collect, makeWorld, type World } from './helpers/fixtures.js';
+import { Collect, makeWorld, type World, ledgerReport, withCenter } from './helpers/fixtures.js';
 
 
 /** The metadata area of an MO image: label, license region, both directories. */
@@ -56,7 +56,7 @@ describe('licensed copy, end to end on emulated drives', function () {
       await target.close();
     }
   }
-  const report = () => { const l = Ledger.open(w.ledger, { create: false }); try { return l.report(); } finally { l.close(); } };
+  const report = async () => (await ledgerReport(w.ledger));
 
   for (const scheme of ['a', 'b'] as const) {
     it(`scheme ${scheme.toUpperCase()}: copy, then open gives the publisher's bytes; billed once`, async () => {
@@ -69,7 +69,7 @@ describe('licensed copy, end to end on emulated drives', function () {
       assert.ok((await open(disc, 'APP-2')).equals(w.programs['APP-2']!));
       const again = await copy(disc, scheme);
       assert.equal(again.alreadyPresent, true);
-      const rep = report();
+      const rep = (await report());
       assert.equal(rep.licenses.length, 2);
       assert.equal(rep.billing.length, 2);
       assert.deepEqual(rep.licenses.map((l) => [l.contentId, l.mediumId, l.scheme, l.stationId]), [['APP-1', '0011223344556677', scheme, w.station.stationId], ['APP-2', '0011223344556677', scheme, w.station.stationId]]);
@@ -104,9 +104,7 @@ describe('licensed copy, end to end on emulated drives', function () {
     }, 'E_UNKNOWN_CONTENT'],
     ['content not on the master', (disc) => copy(disc, 'a', { contentId: 'NOPE' }), /not on the master/],
     ['revoked station', async (disc) => {
-      const c = LicenseCenter.open(w.ledger);
-      c.revokeStation(w.station.stationId);
-      c.close();
+      await withCenter(w.ledger, (c) => c.revokeStation(w.station.stationId));
       return copy(disc, 'b');
     }, 'E_STATION_REVOKED'],
     ['wrong station key', (disc) => copy(disc, 'a', { stationKey: { ...w.station, key: Buffer.alloc(32, 7) } }), 'E_WRONG_STATION_KEY'],
@@ -154,7 +152,7 @@ describe('licensed copy, end to end on emulated drives', function () {
       // A disc that already holds one licensed copy: the refusal must not disturb it.
       if (name !== 'revoked station' && name !== 'wrong station key') await copy(disc, 'b', { contentId: name === 'unknown content (not at the center)' ? 'APP-1' : 'APP-2' });
       const before = metadata(disc);
-      const billed = report().billing.length;
+      const billed = (await report()).billing.length;
       await assert.rejects(run(disc), (e: Error & { code?: string }) => {
         const ok = typeof expected === 'string' ? e.code === expected : expected.test(e.message);
         if (!ok) throw e;
@@ -163,7 +161,7 @@ describe('licensed copy, end to end on emulated drives', function () {
       });
       if (!name.startsWith('target too small')) assert.ok(metadata(disc).equals(before), 'label, license region and directory unchanged');
       if (['unknown content (not at the center)', 'revoked station', 'wrong station key', 'content not on the master', 'write-protected target', 'target too small'].some((n) => name.startsWith(n))) {
-        assert.equal(report().billing.length, billed, 'nothing billed');
+        assert.equal((await report()).billing.length, billed, 'nothing billed');
       }
     });
   }
@@ -181,7 +179,7 @@ describe('licensed copy, end to end on emulated drives', function () {
     const r = await copy(disc, 'b');
     assert.equal(r.alreadyPresent, false);
     assert.ok((await open(disc)).equals(w.programs['APP-1']!));
-    const rep = report();
+    const rep = (await report());
     assert.equal(rep.billing.filter((b) => b.contentId === 'APP-1').length, 1, 'billed once');
     assert.equal(rep.licenses.length, rep.billing.length);
   });
@@ -205,7 +203,7 @@ describe('licensed copy, end to end on emulated drives', function () {
     }
     assert.ok(n > 2);
     assert.ok((await open(disc)).equals(w.programs['APP-1']!));
-    assert.equal(report().billing.filter((b) => b.contentId === 'APP-1').length, 1);
+    assert.equal((await report()).billing.filter((b) => b.contentId === 'APP-1').length, 1);
   });
 
   it('an interrupted copy (Ctrl-C at the station) stops, restores the slot and unlocks the disc', async () => {

@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { Ledger } from '../lib/index.js';
 import { setMoWriteProtect } from '../lib/emulator/index.js';
 import { mocopy } from './helpers/cli.js';
-import { makeWorld, type World } from './helpers/fixtures.js';
+import { makeWorld, type World, ledgerReport } from './helpers/fixtures.js';
 import { requireTool } from './helpers/tools.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -21,13 +21,13 @@ describe('mocopy station run (duplicator mode)', function () {
   after(() => w.cleanup());
   let n = 0;
   const discs = (k: number) => Array.from({ length: k }, () => w.newDisc(`s${++n}.mo`, `5d${String(n).padStart(8, '0')}`));
-  const billing = () => { const l = Ledger.open(w.ledger, { create: false }); try { return l.report().billing; } finally { l.close(); } };
+  const billing = async () => (await ledgerReport(w.ledger)).billing;
   const drive = (first: string, rest: string[], extra = '') => `emu:${first}?changer=${rest.join(',')}&changer-delay=50${extra}`;
   const env = () => ({ MOCOPY_CENTER_DB: w.ledger, MOCOPY_STATION_KEY: w.stationKeyPath });
 
-  it('two drives with changers of 5 discs each: all 10 copied, verified, ejected, billed once each', () => {
+  it('two drives with changers of 5 discs each: all 10 copied, verified, ejected, billed once each', async () => {
     const [a, b] = [discs(5), discs(5)];
-    const before = billing().length;
+    const before = (await billing()).length;
     const r = mocopy(['station', 'run', `emu-cd:${w.masterIso}`, '--target', drive(a[0]!, a.slice(1)), '--target', drive(b[0]!, b.slice(1)), '--content', 'APP-2', '--discs', '10', '--json'], env());
     assert.equal(r.code, 0, r.stderr);
     const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
@@ -36,21 +36,21 @@ describe('mocopy station run (duplicator mode)', function () {
     assert.ok(finished.every((e) => e.outcome === 'copied'), JSON.stringify(finished.filter((e) => e.outcome !== 'copied')));
     assert.equal(new Set(finished.map((e) => e.mediumId)).size, 10, 'each disc its own medium ID');
     assert.deepEqual(events.at(-1), { event: 'tally', copied: 10, already: 0, refused: 0, failed: 0, billed: 10, interrupted: false });
-    assert.equal(billing().length - before, 10);
+    assert.equal((await billing()).length - before, 10);
     for (const d of [...a, ...b]) assert.equal(mocopy(['verify', `emu:${d}`, '--deep'], env()).code, 0, d);
   });
 
-  it('a disc inserted twice is billed once; a write-protected disc is ejected with its reason', () => {
+  it('a disc inserted twice is billed once; a write-protected disc is ejected with its reason', async () => {
     const [done] = discs(1);
     assert.equal(mocopy(['copy', `emu-cd:${w.masterIso}`, `emu:${done}`, '--content', 'APP-2'], env()).code, 0);
     const [locked, fresh] = discs(2);
     setMoWriteProtect(locked!, true);
-    const before = billing().length;
+    const before = (await billing()).length;
     const r = mocopy(['station', 'run', `emu-cd:${w.masterIso}`, '--target', drive(done!, [locked!, fresh!]), '--content', 'APP-2', '--discs', '3', '--json'], env());
     const finished = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.outcome);
     assert.deepEqual(finished.map((e) => e.outcome), ['already', 'refused', 'copied']);
     assert.match(finished[1].message, /write-protected/);
-    assert.equal(billing().length - before, 1, 'only the fresh disc was billed');
+    assert.equal((await billing()).length - before, 1, 'only the fresh disc was billed');
     assert.equal(r.code, 5, 'a refused disc makes the run exit 5');
   });
 
@@ -107,8 +107,7 @@ describe('mocopy station run (duplicator mode)', function () {
       assert.equal(mocopy(['verify', `emu:${disc}`], { MOCOPY_STATION_KEY: big.stationKeyPath }).code, 8, 'still not a mocopy disc');
       const again = mocopy(['copy', `emu-cd:${big.masterIso}`, `emu:${disc}`, '--content', 'BIG-2', '--center-db', big.ledger, '--station-key', big.stationKeyPath]);
       assert.equal(again.code, 0, again.stderr);
-      const l = Ledger.open(big.ledger, { create: false });
-      try { assert.equal(l.report().billing.length, 1, 'billed once'); } finally { l.close(); }
+      assert.equal((await ledgerReport(big.ledger)).billing.length, 1, 'billed once');
     } finally {
       big.cleanup();
     }

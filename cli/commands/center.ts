@@ -1,106 +1,146 @@
 /** `mocopy center ...`: the license center's ledger and service. */
 import type { Command } from 'commander';
-import { DEFAULT_PORT, Ledger, LicenseCenter, serveCenter, UsageError, validateContentId, writeStationKey } from '../../lib/index.js';
+import { DEFAULT_PORT, exportLedger, importLedger, Ledger, LicenseCenter, serveCenter, UsageError, validateContentId, writeStationKey } from '../../lib/index.js';
 import { jsonOption, info, out, parseListen, printJson } from '../common.js';
 import { parseSchemes } from './master.js';
+
+/** The ledger a command works on: --db, else MOCOPY_CENTER_DB (a SQLite path or a postgres:// URL). */
+export function ledgerSpec(o: { db?: string }): string {
+  const spec = o.db ?? process.env.MOCOPY_CENTER_DB;
+  if (!spec) throw new UsageError('no ledger: give --db LEDGER (a file path or postgres://…), or set MOCOPY_CENTER_DB');
+  return spec;
+}
+
+const DB_HELP = 'the center ledger: a SQLite file or postgres://USER@HOST[,HOST2]/DB (default: MOCOPY_CENTER_DB)';
 
 export function register(program: Command): void {
   const center = program.command('center').description('the license center: ledger, stations, contents, service');
   const station = center.command('station').description('copying stations registered with the center');
   station.command('add')
     .argument('<name>', 'a name for the station (shop, place)')
-    .requiredOption('--db <ledger>', 'the center ledger (created if missing)')
+    .option('--db <ledger>', `${DB_HELP}; a SQLite file is created if missing`)
     .requiredOption('--key-out <file>', 'where to write the station key file (written once, mode 0600)')
     .addOption(jsonOption())
     .description('register a station and write its key file')
-    .action((name: string, o: { db: string; keyOut: string; json?: boolean }) => {
-      const c = LicenseCenter.open(o.db);
+    .action(async (name: string, o: { db?: string; keyOut: string; json?: boolean }) => {
+      const c = await LicenseCenter.open(ledgerSpec(o));
       try {
-        const key = c.addStation(name);
+        const key = await c.addStation(name);
         try {
           writeStationKey(o.keyOut, key);
         } catch (e) {
-          c.revokeStation(key.stationId); // no key file: the station could never be used
+          await c.revokeStation(key.stationId); // no key file: the station could never be used
           throw e;
         }
         if (o.json) printJson({ stationId: key.stationId, centerId: key.centerId, keyFile: o.keyOut });
         else out(`station ${key.stationId} registered with ${key.centerId}; key written to ${o.keyOut} (keep it private)`);
       } finally {
-        c.close();
+        await c.close();
       }
     });
   station.command('revoke')
     .argument('<station-id>', 'the station to revoke')
-    .requiredOption('--db <ledger>', 'the center ledger')
+    .option('--db <ledger>', DB_HELP)
     .description('revoke a station: it gets no more licenses')
-    .action((id: string, o: { db: string }) => {
-      const c = LicenseCenter.open(o.db, { create: false });
+    .action(async (id: string, o: { db?: string }) => {
+      const c = await LicenseCenter.open(ledgerSpec(o), { create: false });
       try {
-        c.revokeStation(id);
+        await c.revokeStation(id);
         out(`station ${id} revoked`);
       } finally {
-        c.close();
+        await c.close();
       }
     });
   station.command('list')
-    .requiredOption('--db <ledger>', 'the center ledger')
+    .option('--db <ledger>', DB_HELP)
     .addOption(jsonOption())
     .description('list stations')
-    .action((o: { db: string; json?: boolean }) => {
-      const l = Ledger.open(o.db, { create: false });
+    .action(async (o: { db?: string; json?: boolean }) => {
+      const l = await Ledger.open(ledgerSpec(o), { create: false });
       try {
-        const rows = l.stations();
+        const rows = await l.stations();
         if (o.json) return printJson({ stations: rows });
         for (const r of rows) out(`${r.id.padEnd(12)} ${r.status.padEnd(8)} ${r.name}`);
       } finally {
-        l.close();
+        await l.close();
       }
     });
   center.command('content')
     .description('contents the center licenses')
     .command('add')
     .argument('<content-id>', 'content ID')
-    .requiredOption('--db <ledger>', 'the center ledger')
+    .option('--db <ledger>', DB_HELP)
     .requiredOption('--name <name>', 'program name')
     .option('--schemes <list>', 'a, b or a,b', 'a,b')
     .option('--price <cents>', 'price per licensed copy in cents', '0')
     .description('register a content (mocopy master build does this for the contents it writes)')
-    .action((id: string, o: { db: string; name: string; schemes: string; price: string }) => {
+    .action(async (id: string, o: { db?: string; name: string; schemes: string; price: string }) => {
       validateContentId(id);
-      const c = LicenseCenter.open(o.db);
+      const price = Number(o.price);
+      if (!Number.isInteger(price) || price < 0) throw new UsageError('--price must be a non-negative integer (cents)');
+      const c = await LicenseCenter.open(ledgerSpec(o));
       try {
-        c.registerContent({ contentId: id, name: o.name, schemes: parseSchemes(o.schemes), price: Number(o.price) });
+        await c.registerContent({ contentId: id, name: o.name, schemes: parseSchemes(o.schemes), price });
         out(`content ${id} registered`);
       } finally {
-        c.close();
+        await c.close();
       }
     });
   center.command('report')
-    .requiredOption('--db <ledger>', 'the center ledger')
+    .option('--db <ledger>', DB_HELP)
     .addOption(jsonOption())
     .description('licenses issued and billing rows')
-    .action((o: { db: string; json?: boolean }) => {
-      const l = Ledger.open(o.db, { create: false });
+    .action(async (o: { db?: string; json?: boolean }) => {
+      const l = await Ledger.open(ledgerSpec(o), { create: false });
       try {
-        const r = l.report();
+        const r = await l.report();
         if (o.json) return printJson(r);
         out(`${r.licenses.length} license(s), ${r.billing.length} billing row(s)`);
         for (const x of r.licenses) out(`  ${x.issuedAt}  ${x.stationId.padEnd(12)} ${x.contentId.padEnd(16)} scheme ${x.scheme.toUpperCase()} medium ${x.mediumId}`);
       } finally {
-        l.close();
+        await l.close();
       }
     });
+  center.command('migrate')
+    .option('--db <ledger>', DB_HELP)
+    .addOption(jsonOption())
+    .description('create or upgrade the ledger\'s schema (run once before serving a new PostgreSQL ledger, and after upgrading mocopy)')
+    .action(async (o: { db?: string; json?: boolean }) => {
+      const r = await Ledger.migrate(ledgerSpec(o));
+      if (o.json) return printJson(r);
+      out(r.from === r.to ? `ledger schema is at version ${r.to}: nothing to do` : `ledger schema migrated from version ${r.from} to ${r.to}`);
+    });
+  center.command('export')
+    .option('--db <ledger>', DB_HELP)
+    .requiredOption('--out <file>', 'where to write the export (JSON, mode 0600: it holds the center\'s secrets and station keys)')
+    .addOption(jsonOption())
+    .description('write every row of the ledger to a file (to move a ledger, e.g. from SQLite to PostgreSQL)')
+    .action(async (o: { db?: string; out: string; json?: boolean }) => {
+      const counts = await exportLedger(ledgerSpec(o), o.out);
+      if (o.json) return printJson({ file: o.out, ...counts });
+      out(`exported ${counts.stations} station(s), ${counts.contents} content(s), ${counts.licenses} license(s), ${counts.billing} bill(s) to ${o.out}`);
+    });
+  center.command('import')
+    .option('--db <ledger>', DB_HELP)
+    .requiredOption('--in <file>', 'a file written by `mocopy center export`')
+    .addOption(jsonOption())
+    .description('load an export into a new, empty ledger (migrated first), then check every row arrived')
+    .action(async (o: { db?: string; in: string; json?: boolean }) => {
+      const counts = await importLedger(ledgerSpec(o), o.in);
+      if (o.json) return printJson(counts);
+      out(`imported ${counts.stations} station(s), ${counts.contents} content(s), ${counts.licenses} license(s), ${counts.billing} bill(s); read back and compared: identical`);
+    });
   center.command('serve')
-    .requiredOption('--db <ledger>', 'the center ledger')
+    .option('--db <ledger>', DB_HELP)
     .option('--listen <host:port>', `address to listen on (default 127.0.0.1:${DEFAULT_PORT})`, `127.0.0.1:${DEFAULT_PORT}`)
     .option('--tls-cert <file>', 'TLS certificate (PEM): serve HTTPS')
     .option('--tls-key <file>', 'TLS private key (PEM)')
     .description('run the license center service (JSON over HTTP, /v1/...)')
-    .action(async (o: { db: string; listen: string; tlsCert?: string; tlsKey?: string }) => {
+    .action(async (o: { db?: string; listen: string; tlsCert?: string; tlsKey?: string }) => {
       if (!!o.tlsCert !== !!o.tlsKey) throw new UsageError('--tls-cert and --tls-key go together');
       const { host, port } = parseListen(o.listen, DEFAULT_PORT);
-      const running = await serveCenter({ db: o.db, host, port, ...(o.tlsCert && o.tlsKey ? { tls: { cert: o.tlsCert, key: o.tlsKey } } : {}) });
-      info(`license center ${running.center.centerId} listening on ${running.url}`);
+      const running = await serveCenter({ db: ledgerSpec(o), host, port, ...(o.tlsCert && o.tlsKey ? { tls: { cert: o.tlsCert, key: o.tlsKey } } : {}) });
+      info(`license center ${running.center.centerId} listening on ${running.url} (ledger ${running.center.ledger.name})`);
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {
           info(`${sig}: finishing in-flight requests and closing the ledger`);

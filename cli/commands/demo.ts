@@ -63,18 +63,20 @@ export function register(program: Command): void {
         say('setup', `working in ${dir}`);
         // Publisher and license center.
         const ledger = join(dir, 'center.db');
-        const center = LicenseCenter.open(ledger);
-        const station = center.addStation('demo station');
+        const center = await LicenseCenter.open(ledger);
+        const station = await center.addStation('demo station');
         const keyFile = join(dir, 'station.key');
         writeStationKey(keyFile, station);
         say('setup', `license center ${center.centerId} with station ${station.stationId} (key file ${keyFile}, mode 0600)`);
         const programs: Record<string, Buffer> = { 'WORDPRO-1': randomBytes(size), 'ATLAS-95': randomBytes(Math.floor(size / 2)) };
-        const contents = Object.entries(programs).map(([id, data]) => {
+        const contents = [];
+        for (const [id, data] of Object.entries(programs)) {
           const src = join(dir, `${id}.bin`);
           writeFileSync(src, data);
-          return { contentId: id, name: id === 'WORDPRO-1' ? 'Word processor' : 'World atlas', sourcePath: src, schemes: ['a', 'b'] as Scheme[], key: center.registerContent({ contentId: id, name: id, schemes: ['a', 'b'], price: 4900 }).contentKey };
-        });
-        center.close();
+          const { contentKey } = await center.registerContent({ contentId: id, name: id, schemes: ['a', 'b'], price: 4900 });
+          contents.push({ contentId: id, name: id === 'WORDPRO-1' ? 'Word processor' : 'World atlas', sourcePath: src, schemes: ['a', 'b'] as Scheme[], key: contentKey });
+        }
+        await center.close();
         const masterIso = join(dir, 'master.iso');
         await buildMaster({ out: masterIso, title: 'MOCOPY_DEMO', contents });
         say('master', `publisher wrote ${masterIso}: SIDi/DID and EK(Data) of ${Object.keys(programs).join(', ')}`);
@@ -148,9 +150,9 @@ export function register(program: Command): void {
             await client.close();
           }
         }
-        const l = Ledger.open(ledger, { create: false });
-        const report = l.report();
-        l.close();
+        const l = await Ledger.open(ledger, { create: false });
+        const report = await l.report();
+        await l.close();
         const want = 2 + (drives > 1 ? drives : 0);
         expect(report.licenses.length === want && report.billing.length === want, `the ledger holds ${report.licenses.length} licenses and ${report.billing.length} billing rows`);
       } catch (e) {

@@ -48,19 +48,20 @@ export function register(program: Command): void {
       const price = Number(o.price);
       if (!Number.isInteger(price) || price < 0) throw new UsageError('--price must be a non-negative integer (cents)');
       const specs = o.content.map((c) => parseContentSpec(c, schemes));
-      const center = LicenseCenter.open(o.centerDb);
+      const center = await LicenseCenter.open(o.centerDb);
       let result;
       try {
-        const contents = specs.map((s) => ({ ...s, key: center.registerContent({ contentId: s.contentId, name: s.name, schemes: s.schemes, price }).contentKey }));
+        const contents = [];
+        for (const s of specs) contents.push({ ...s, key: (await center.registerContent({ contentId: s.contentId, name: s.name, schemes: s.schemes, price })).contentKey });
         const progress = createProgress({ json: !!o.json, quiet: !!o.json });
         progress.begin('encrypting', specs.reduce((n, sp) => n + fileSize(sp.sourcePath), 0));
         result = await buildMaster({ out: o.out, title: o.title, contents, onProgress: (b) => progress.update(b) });
         progress.done();
       } finally {
-        center.close();
+        await center.close();
       }
       if (o.json) return printJson({ master: o.out, sectors: result.totalSectors, contents: result.catalog.contents });
-      out(`wrote ${o.out} (${result.totalSectors} sectors) with ${result.catalog.contents.length} program(s), registered in ${o.centerDb}:`);
+      out(`wrote ${o.out} (${result.totalSectors} sectors) with ${result.catalog.contents.length} program(s), registered in ${center.ledger.name}:`);
       for (const c of result.catalog.contents) out(`  ${c.contentId.padEnd(16)} ${String(c.size).padStart(12)} bytes  schemes ${c.schemes.join(',').toUpperCase()}  ${c.name}`);
     });
 }

@@ -9,7 +9,7 @@ import { constantTimeEqual } from '../crypto/compare.js';
 import { wrapKey } from '../crypto/keywrap.js';
 import { certificateCode, deriveCertificationKey, deriveContentKey, deriveMediumKey, newKey, wrapUnderMedium } from '../crypto/scheme.js';
 import { isContentId, isMediumIdHex, isScheme, validateContentId, type License, type LicenseA, type LicenseB, type LicenseRequest, type Scheme, type StationKey } from '../domain/index.js';
-import { Ledger, type LicenseRow } from './ledger.js';
+import { openLedger, type ContentRow, type Ledger, type LedgerTx, type LicenseRow, type OpenLedgerOptions, type StationRow } from './ledger.js';
 import { CenterRefusal, type ContentInfo } from './types.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -28,8 +28,9 @@ export function validateLicenseRequest(req: unknown): LicenseRequest {
 export class LicenseCenter {
   constructor(readonly ledger: Ledger) {}
 
-  static open(path: string, opts: { create?: boolean } = {}): LicenseCenter {
-    return new LicenseCenter(Ledger.open(path, opts));
+  /** Opens the center on a ledger spec: a SQLite path or a postgres:// URL. */
+  static async open(spec: string, opts: OpenLedgerOptions = {}): Promise<LicenseCenter> {
+    return new LicenseCenter(await openLedger(spec, opts));
   }
 
   get centerId(): string {
@@ -37,98 +38,112 @@ export class LicenseCenter {
   }
 
   /** Registers (or updates) a content; returns Ka (= Kd), the key its program is encrypted with on the master. */
-  registerContent(c: { contentId: string; name: string; schemes: Scheme[]; price?: number }): { contentKey: Buffer } {
+  async registerContent(c: { contentId: string; name: string; schemes: Scheme[]; price?: number }): Promise<{ contentKey: Buffer }> {
     validateContentId(c.contentId);
     if (c.schemes.length === 0 || !c.schemes.every(isScheme)) throw new UsageError('schemes must be a non-empty list of a, b');
-    this.ledger.upsertContent({ id: c.contentId, name: c.name, schemes: [...new Set(c.schemes)].sort() as Scheme[], price: c.price ?? 0 });
+    await this.ledger.upsertContent({ id: c.contentId, name: c.name, schemes: [...new Set(c.schemes)].sort() as Scheme[], price: c.price ?? 0 });
     return { contentKey: deriveContentKey(this.ledger.masterKey(), c.contentId) };
   }
 
-  listContents(): ContentInfo[] {
-    return this.ledger.contents().map((c) => ({ contentId: c.id, name: c.name, schemes: c.schemes, price: c.price }));
+  /** The contents on offer; inside a transaction, pass it (a SQLite batch would otherwise wait for itself). */
+  async listContents(tx?: LedgerTx): Promise<ContentInfo[]> {
+    return (await (tx ?? this.ledger).contents()).map(toContentInfo);
   }
 
-  addStation(name: string): StationKey {
+  async addStation(name: string): Promise<StationKey> {
     if (!name.trim()) throw new UsageError('a station needs a name');
     const key: StationKey = { stationId: `st-${randomUUID().slice(0, 8)}`, centerId: this.centerId, key: newKey() };
-    this.ledger.addStation(key.stationId, name.trim(), key.key);
+    await this.ledger.addStation(key.stationId, name.trim(), key.key);
     return key;
   }
 
-  revokeStation(stationId: string): void {
-    const st = this.ledger.station(stationId);
-    if (!st) throw new RefusedError(CenterRefusal.UNKNOWN_STATION, `no station ${stationId} in ${this.ledger.path}`);
-    this.ledger.revokeStation(stationId);
-  }
-
-  /** The station as the center knows it, refusing unknown and revoked ones. */
-  activeStation(stationId: string) {
-    const st = this.ledger.station(stationId);
-    if (!st) throw new RefusedError(CenterRefusal.UNKNOWN_STATION, `the license center does not know station ${stationId}`, { hint: 'check the station key file, or register the station with `mocopy center station add`' });
-    if (st.status !== 'active') throw new RefusedError(CenterRefusal.STATION_REVOKED, `station ${stationId} has been revoked by the license center`, { hint: 'contact the license center' });
-    return st;
+  async revokeStation(stationId: string): Promise<void> {
+    const st = await this.ledger.station(stationId);
+    if (!st) throw new RefusedError(CenterRefusal.UNKNOWN_STATION, `no station ${stationId} in ${this.ledger.name}`);
+    await this.ledger.revokeStation(stationId);
   }
 
   /** Checks that a presented KU is this station's, in constant time. */
-  authenticateKey(stationId: string, key: Uint8Array): void {
-    const st = this.activeStation(stationId);
+  async authenticateKey(stationId: string, key: Uint8Array): Promise<void> {
+    const st = activeStation(await this.ledger.station(stationId), stationId);
     if (!constantTimeEqual(st.userKey, key)) {
       throw new RefusedError(CenterRefusal.WRONG_STATION_KEY, `the station key does not match station ${stationId} in the ledger`, { hint: 'use the key file written by `mocopy center station add` for this station' });
     }
   }
 
-  issue(stationId: string, input: LicenseRequest): License {
+  /** Issues (or returns the stored) license in a transaction of its own. */
+  issue(stationId: string, input: LicenseRequest): Promise<License> {
     const req = validateLicenseRequest(input);
-    const st = this.activeStation(stationId);
-    const prior = this.ledger.licenseByRequest(req.requestId);
-    if (prior) {
-      if (prior.stationId !== stationId || prior.contentId !== req.contentId || prior.mediumId !== req.mediumId || prior.scheme !== req.scheme) {
-        throw new RefusedError(CenterRefusal.REQUEST_CONFLICT, `request ${req.requestId} was already used for another license`);
-      }
-      return prior.response;
-    }
-    const same = this.ledger.licenseByPair(stationId, req.mediumId, req.contentId, req.scheme);
+    return this.ledger.run((tx) => this.issueIn(tx, stationId, req));
+  }
+
+  /**
+   * The decision, inside the caller's transaction: the station is read in it (a revocation committed by any
+   * instance counts at once), and the stored license, if any, is answered again without a new bill.
+   */
+  async issueIn(tx: LedgerTx, stationId: string, input: LicenseRequest): Promise<License> {
+    const req = validateLicenseRequest(input);
+    const st = activeStation(await tx.station(stationId), stationId);
+    const prior = await tx.licenseByRequest(req.requestId);
+    if (prior) return sameRequest(prior, stationId, req);
+    const same = await tx.licenseByPair(stationId, req.mediumId, req.contentId, req.scheme);
     if (same) return same.response;
     // [S12] the content must be registered and allow the scheme.
-    const content = this.ledger.content(req.contentId);
+    const content = await tx.content(req.contentId);
     if (!content) throw new RefusedError(CenterRefusal.UNKNOWN_CONTENT, `the license center has no content ${req.contentId}`);
     if (!content.schemes.includes(req.scheme)) throw new RefusedError(CenterRefusal.SCHEME_NOT_ALLOWED, `content ${req.contentId} may not be copied under scheme ${req.scheme.toUpperCase()} (allowed: ${content.schemes.join(', ').toUpperCase()})`);
+    const license = this.makeLicense(st.userKey, req);
+    const row: LicenseRow = { id: license.licenseId, requestId: req.requestId, stationId, contentId: req.contentId, mediumId: req.mediumId, scheme: req.scheme, response: license, issuedAt: license.issuedAt };
+    // The price is the content's at issuance: a later price change leaves this bill as it is.
+    const stored = await tx.insertLicense(row, content.price);
+    // A concurrent identical request (here or on another instance) won the race: answer with its license.
+    return stored.inserted ? license : sameRequest(stored.license, stationId, req);
+  }
+
+  private makeLicense(userKey: Buffer, req: LicenseRequest): License {
     const mediumId = Buffer.from(req.mediumId, 'hex');
     const base = { licenseId: `lic-${randomUUID()}`, centerId: this.centerId, contentId: req.contentId, mediumId: req.mediumId, issuedAt: new Date().toISOString() };
     const km = this.ledger.masterKey();
-    let license: License;
     if (req.scheme === 'a') {
       // [S2] CS from (IDk, SIDi) under KEYc; EKU(KEYc); the content key wrapped under KU as well.
       const keyC = deriveCertificationKey(this.ledger.centerSecret(), mediumId, req.contentId);
       const a: LicenseA = {
         scheme: 'a', ...base,
         certificate: certificateCode(keyC, mediumId, req.contentId).toString('hex'),
-        wrappedCertificationKey: wrapKey(st.userKey, keyC).toString('hex'),
-        wrappedContentKey: wrapKey(st.userKey, deriveContentKey(km, req.contentId)).toString('hex'),
+        wrappedCertificationKey: wrapKey(userKey, keyC).toString('hex'),
+        wrappedContentKey: wrapKey(userKey, deriveContentKey(km, req.contentId)).toString('hex'),
       };
-      license = a;
-    } else {
-      // [S13] Ku = F_KM(Mid), Ka = F_KM(DID); [S14] E_Mid(Ku, Ka).
-      const b: LicenseB = {
-        scheme: 'b', ...base,
-        wrappedMediumKey: wrapUnderMedium(mediumId, deriveMediumKey(km, mediumId)).toString('hex'),
-        wrappedMasterKey: wrapUnderMedium(mediumId, deriveContentKey(km, req.contentId)).toString('hex'),
-      };
-      license = b;
+      return a;
     }
-    const row: LicenseRow = { id: license.licenseId, requestId: req.requestId, stationId, contentId: req.contentId, mediumId: req.mediumId, scheme: req.scheme, response: license, issuedAt: license.issuedAt };
-    try {
-      this.ledger.recordLicense(row, content.price);
-    } catch (e) {
-      // A concurrent identical request won the race: answer with its license (billed once).
-      const again = this.ledger.licenseByRequest(req.requestId) ?? this.ledger.licenseByPair(stationId, req.mediumId, req.contentId, req.scheme);
-      if (again) return again.response;
-      throw e;
-    }
-    return license;
+    // [S13] Ku = F_KM(Mid), Ka = F_KM(DID); [S14] E_Mid(Ku, Ka).
+    const b: LicenseB = {
+      scheme: 'b', ...base,
+      wrappedMediumKey: wrapUnderMedium(mediumId, deriveMediumKey(km, mediumId)).toString('hex'),
+      wrappedMasterKey: wrapUnderMedium(mediumId, deriveContentKey(km, req.contentId)).toString('hex'),
+    };
+    return b;
   }
 
-  close(): void {
-    this.ledger.close();
+  close(): Promise<void> {
+    return this.ledger.close();
   }
+}
+
+function toContentInfo(c: ContentRow): ContentInfo {
+  return { contentId: c.id, name: c.name, schemes: c.schemes, price: c.price };
+}
+
+/** The station as the center knows it, refusing unknown and revoked ones. */
+export function activeStation(st: StationRow | undefined, stationId: string): StationRow {
+  if (!st) throw new RefusedError(CenterRefusal.UNKNOWN_STATION, `the license center does not know station ${stationId}`, { hint: 'check the station key file, or register the station with `mocopy center station add`' });
+  if (st.status !== 'active') throw new RefusedError(CenterRefusal.STATION_REVOKED, `station ${stationId} has been revoked by the license center`, { hint: 'contact the license center' });
+  return st;
+}
+
+/** A stored license answers a request with its ID only if the request asks for the same thing. */
+function sameRequest(prior: LicenseRow, stationId: string, req: LicenseRequest): License {
+  if (prior.requestId === req.requestId && (prior.stationId !== stationId || prior.contentId !== req.contentId || prior.mediumId !== req.mediumId || prior.scheme !== req.scheme)) {
+    throw new RefusedError(CenterRefusal.REQUEST_CONFLICT, `request ${req.requestId} was already used for another license`);
+  }
+  return prior.response;
 }

@@ -5,7 +5,7 @@
  * Response MAC: HMAC-SHA256 under kdf(KU, 'mocopy/http/response', stationId) over
  *   status \n request nonce \n SHA-256(body) — bound to the request's nonce, so a response replayed
  *   to another request, or altered on the way, is refused by the station.
- * Scheme-B key material is also wrapped under kdf(KU, 'mocopy/http/transit'): E_Mid(.) alone binds keys
+ * Scheme-B key material is also wrapped under kdf(KU, 'mocopy/http/transit', stationId): E_Mid(.) alone binds keys
  * to a disc but does not hide them (Mid is public), and Ka would decrypt the master for any eavesdropper.
  */
 import { createHash, createHmac } from 'node:crypto';

@@ -12,8 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { MocopyError, RefusedError } from '../errors.js';
-import { GroupCommit } from './batch.js';
-import { LicenseCenter, validateLicenseRequest } from './center.js';
+import { activeStation, LicenseCenter, validateLicenseRequest } from './center.js';
+import type { LedgerTx, OpenLedgerOptions } from './ledger.js';
 import { H, macMatches, requestMac, responseMac, sealLicenseB, TIMESTAMP_WINDOW_MS } from './http-auth.js';
 import { CenterRefusal, type License } from './types.js';
 
@@ -34,13 +34,14 @@ export interface ServeOptions {
   /** One line per request; default: stderr. */
   log?: (line: string) => void;
   now?: () => number;
+  /** Ledger options (group-commit window for SQLite, pool size for PostgreSQL). */
+  ledger?: OpenLedgerOptions;
 }
 
 export interface RunningCenter {
   url: string;
   port: number;
   center: LicenseCenter;
-  batch: GroupCommit;
   close(): Promise<void>;
 }
 
@@ -54,7 +55,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   [CenterRefusal.UNKNOWN_STATION]: 401, [CenterRefusal.BAD_MAC]: 401, [CenterRefusal.UNAUTHORIZED]: 401, [CenterRefusal.STALE_TIMESTAMP]: 401,
   [CenterRefusal.REPLAYED_NONCE]: 401, [CenterRefusal.STATION_REVOKED]: 403, [CenterRefusal.UNKNOWN_CONTENT]: 404,
   [CenterRefusal.SCHEME_NOT_ALLOWED]: 403, [CenterRefusal.BAD_REQUEST]: 400, [CenterRefusal.REQUEST_CONFLICT]: 409,
-  [CenterRefusal.BODY_TOO_LARGE]: 413, [CenterRefusal.BAD_HEADERS]: 400, [CenterRefusal.NOT_FOUND]: 404, E_LEDGER_WRITE: 503,
+  [CenterRefusal.BODY_TOO_LARGE]: 413, [CenterRefusal.BAD_HEADERS]: 400, [CenterRefusal.NOT_FOUND]: 404, E_LEDGER_WRITE: 503, E_LEDGER_UNAVAILABLE: 503,
 };
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -109,9 +110,9 @@ function checkAuthHeaders(req: IncomingMessage): void {
 }
 
 export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
-  const center = LicenseCenter.open(o.db, { create: false });
+  const center = await LicenseCenter.open(o.db, { ...o.ledger, create: false });
   let inFlight = 0;
-  const batch = new GroupCommit(center.ledger.db);
+  const ledger = center.ledger;
   const now = o.now ?? Date.now;
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   let closing = false;
@@ -137,6 +138,8 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
         if (!route) throw new HttpRefusal(404, CenterRefusal.NOT_FOUND, `no such endpoint: ${req.method} ${url.pathname}`);
         // The MAC covers the path only: a query string would ride along unauthenticated, so none is accepted.
         if (url.search !== '' || (req.url ?? '').includes('?')) throw new HttpRefusal(400, CenterRefusal.BAD_REQUEST, 'the station API takes no query string (it would not be covered by the request MAC)');
+        // The MAC is computed over the path as sent: no normalisation ('/v1/./contents', '#x', an absolute URL).
+        if (req.url !== url.pathname) throw new HttpRefusal(400, CenterRefusal.BAD_REQUEST, 'the request target must be exactly the endpoint\'s path');
         // Malformed headers are named before any MAC is computed: an integrator learns which field is wrong,
         // and nothing about which stations exist (the station ID's shape is public).
         checkAuthHeaders(req);
@@ -144,7 +147,7 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
         stationId = String(req.headers[H.station] ?? '');
         entry.station = stationId;
         const ts = String(req.headers[H.timestamp] ?? '');
-        const st = center.ledger.station(stationId);
+        const st = await ledger.station(stationId);
         // An unknown station costs the same MAC computation as a known one and gets the same answer as a
         // wrong MAC: status, code and words reveal nothing about which station names exist.
         const key = st?.userKey ?? UNKNOWN_STATION_KEY;
@@ -156,20 +159,17 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
         stationKey = st.userKey;
         if (Math.abs(now() - Number(ts)) > TIMESTAMP_WINDOW_MS) throw new HttpRefusal(401, CenterRefusal.STALE_TIMESTAMP, 'request timestamp outside the accepted window (check the station clock)');
         // From here on the request is authenticated: its nonce is spent whatever the outcome.
-        const spendNonce = () => {
-          if (!center.ledger.useNonce(stationId!, nonce, now(), TIMESTAMP_WINDOW_MS)) throw new HttpRefusal(401, CenterRefusal.REPLAYED_NONCE, 'this request was seen before (replayed nonce)');
-        };
-        const active = () => {
-          if (st.status !== 'active') throw new HttpRefusal(403, CenterRefusal.STATION_REVOKED, `station ${stationId} has been revoked`);
+        const spendNonce = async (tx: LedgerTx) => {
+          if (!(await tx.spendNonce(stationId!, nonce, now()))) throw new HttpRefusal(401, CenterRefusal.REPLAYED_NONCE, 'this request was seen before (replayed nonce)');
         };
         if (route === 'contents') {
-          body = await batch.runSpending(spendNonce, () => {
-            active();
-            return { contents: center.listContents() };
+          body = await ledger.runSpending(spendNonce, async (tx) => {
+            // Read in the transaction: a revocation committed by any instance counts at once.
+            activeStation(await tx.station(stationId!), stationId!);
+            return { contents: await center.listContents(tx) };
           });
         } else {
-          const license: License = await batch.runSpending(spendNonce, () => {
-            active();
+          const license: License = await ledger.runSpending(spendNonce, async (tx) => {
             let parsed: unknown;
             try {
               parsed = JSON.parse(raw.toString('utf8'));
@@ -180,7 +180,7 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
             entry.content = lr.contentId;
             entry.medium = lr.mediumId;
             entry.scheme = lr.scheme;
-            return center.issue(stationId!, lr);
+            return center.issueIn(tx, stationId!, lr);
           });
           entry.license = license.licenseId;
           body = license.scheme === 'b' ? sealLicenseB(stationKey, stationId, license) : license;
@@ -233,7 +233,6 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
     url: `${o.tls ? 'https' : 'http'}://${host}:${addr.port}`,
     port: addr.port,
     center,
-    batch,
     async close() {
       if (closing) return;
       closing = true;
@@ -243,7 +242,7 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
       if (inFlight > 0) await new Promise<void>((r) => (idleResolve = r));
       server.closeAllConnections();
       await stopped;
-      center.close();
+      await center.close();
     },
   };
 }

@@ -47,9 +47,9 @@ export interface LicenseB {
   centerId: string;
   contentId: string;
   mediumId: string;
-  /** E_Mid(Ku): stored on the disc's license region as is (S15). 40 bytes hex. */
+  /** E_Mid(Ku): stored on the disc's license region as is (S15). 40 bytes hex once opened (48 on the HTTP wire: sealed once more under the transit key, docs/protocol.md). */
   wrappedMediumKey: string;
-  /** E_Mid(Ka): used once to decrypt the master's program (S16). 40 bytes hex. */
+  /** E_Mid(Ka): used once to decrypt the master's program (S16). 40 bytes hex once opened (48 on the HTTP wire, sealed). */
   wrappedMasterKey: string;
   issuedAt: string;
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { LicenseCenter } from '../../lib/center/center.js';
+import { openLedger, type LedgerReport } from '../../lib/center/ledger.js';
 import { writeStationKey } from '../../lib/center/station-key.js';
 import type { Scheme, StationKey } from '../../lib/domain/index.js';
 import { createMoImage } from '../../lib/emulator/index.js';
@@ -26,26 +27,30 @@ export interface World {
   cleanup(): void;
 }
 
-/** A ledger, one station, a master with the given programs (default: two), in a fresh temp dir. */
-export async function makeWorld(opts: { programs?: Record<string, { size: number; schemes?: Scheme[] }> } = {}): Promise<World> {
+/**
+ * A ledger, one station, a master with the given programs (default: two), in a fresh temp dir.
+ * `ledger`: a migrated PostgreSQL URL to use instead of a SQLite file in the dir.
+ */
+export async function makeWorld(opts: { programs?: Record<string, { size: number; schemes?: Scheme[] }>; ledger?: string } = {}): Promise<World> {
   const { dir, cleanup } = tempDir();
-  const ledger = join(dir, 'ledger.db');
-  const center = LicenseCenter.open(ledger);
-  const station = center.addStation('test station');
+  const ledger = opts.ledger ?? join(dir, 'ledger.db');
+  const center = await LicenseCenter.open(ledger);
+  const station = await center.addStation('test station');
   const stationKeyPath = join(dir, 'station.key');
   writeStationKey(stationKeyPath, station);
   const specs = opts.programs ?? { 'APP-1': { size: 200_000 }, 'APP-2': { size: 70_000 } };
   const programs: Record<string, Buffer> = {};
-  const contents = Object.entries(specs).map(([id, s]) => {
+  const contents = [];
+  for (const [id, s] of Object.entries(specs)) {
     const data = randomBytes(s.size);
     programs[id] = data;
     const src = join(dir, `${id}.bin`);
     writeFileSync(src, data);
     const schemes = s.schemes ?? ['a', 'b'];
-    const { contentKey } = center.registerContent({ contentId: id, name: `Program ${id}`, schemes, price: 1500 });
-    return { contentId: id, name: `Program ${id}`, sourcePath: src, key: contentKey, schemes };
-  });
-  center.close();
+    const { contentKey } = await center.registerContent({ contentId: id, name: `Program ${id}`, schemes, price: 1500 });
+    contents.push({ contentId: id, name: `Program ${id}`, sourcePath: src, key: contentKey, schemes });
+  }
+  await center.close();
   const masterIso = join(dir, 'master.iso');
   await buildMaster({ out: masterIso, contents });
   return {
@@ -57,6 +62,26 @@ export async function makeWorld(opts: { programs?: Record<string, { size: number
     },
     cleanup,
   };
+}
+
+/** The ledger's licenses and bills, read through a connection of its own. */
+export async function ledgerReport(spec: string): Promise<LedgerReport> {
+  const l = await openLedger(spec, { create: false });
+  try {
+    return await l.report();
+  } finally {
+    await l.close();
+  }
+}
+
+/** Opens the center on a ledger, runs `f`, closes it. */
+export async function withCenter<T>(spec: string, f: (c: LicenseCenter) => Promise<T>): Promise<T> {
+  const c = await LicenseCenter.open(spec);
+  try {
+    return await f(c);
+  } finally {
+    await c.close();
+  }
 }
 
 export function privateFile(path: string, data: string | Buffer): void {

@@ -1,0 +1,27 @@
+/** One spec opens either backend: a file path is SQLite, a postgres:// URL is PostgreSQL. */
+import { isPostgresUrl } from './pg-url.js';
+import { PostgresLedger } from './postgres.js';
+import { SqliteLedger, type SqliteOptions } from './sqlite.js';
+import type { Ledger } from './types.js';
+
+export interface OpenLedgerOptions extends SqliteOptions {
+  /** PostgreSQL connections per instance. */
+  poolSize?: number;
+}
+
+export async function openLedger(spec: string, opts: OpenLedgerOptions = {}): Promise<Ledger> {
+  if (isPostgresUrl(spec)) return PostgresLedger.open(spec, opts.poolSize !== undefined ? { poolSize: opts.poolSize } : {});
+  return SqliteLedger.open(spec, opts);
+}
+
+/**
+ * Brings a ledger's schema up to date (creating a SQLite file, or the tables and secrets of an empty
+ * PostgreSQL database). Safe to run while instances serve: each step runs once, under a lock.
+ */
+export async function migrateLedger(spec: string): Promise<{ from: number; to: number }> {
+  if (isPostgresUrl(spec)) return PostgresLedger.migrate(spec);
+  const l = SqliteLedger.open(spec);
+  const r = l.migrated;
+  await l.close();
+  return r;
+}

@@ -1,0 +1,382 @@
+/**
+ * The ledger in one SQLite file (better-sqlite3): WAL, synchronous=FULL, created mode 0600 (it holds the
+ * center's secrets). The embedded default: `npx mocopy demo`, a single-site center, the in-process center.
+ *
+ * Group commit: transactions submitted while a commit is pending run in ONE SQLite transaction, each in its
+ * own savepoint (a refusal undoes only its own writes), and every caller is answered only after that commit:
+ * one fsync serves many licenses.
+ *
+ * better-sqlite3 is synchronous, and a batch's transaction stays open only across awaits of this ledger's own
+ * calls, which settle in microtasks: no I/O callback runs while a batch is open. Calls from outside a batch
+ * wait for the batch to end, so they never read or write inside someone else's uncommitted transaction.
+ */
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import type { Scheme } from '../../domain/index.js';
+import { LATEST_SCHEMA, SQLITE_MIGRATIONS } from './migrations.js';
+import { REPORT_BILLING, REPORT_LICENSES, toBillingLine, toContent, toLicense, toLicenseSummary, toStation, toStationPublic, type DbBillingLine, type DbContent, type DbLicense, type DbStation } from './rows.js';
+import { LedgerError, LedgerWriteError, NONCE_KEEP_MS, type ContentRow, type Ledger, type LedgerDump, type LedgerReport, type LedgerTx, type LicenseRow, type StationRow } from './types.js';
+
+/** Set while a batch runs a transaction's work: a ledger call from there would wait for its own batch. */
+const inBatch = new AsyncLocalStorage<SqliteLedger>();
+
+/** SQLite's storage failures, as opposed to constraint violations (a race another request won). */
+export function isStorageFailure(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' && /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB|BUSY|LOCKED)/.test(code);
+}
+
+interface Item {
+  spend: ((tx: LedgerTx) => Promise<void>) | undefined;
+  fn: (tx: LedgerTx) => Promise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  outcome?: { ok: true; value: unknown } | { ok: false; error: unknown };
+}
+
+export interface SqliteOptions {
+  create?: boolean;
+  /** How long the first transaction of a batch waits for company (ms); 0 = only those queued in the same turn. */
+  windowMs?: number;
+  maxBatch?: number;
+}
+
+export class SqliteLedger implements Ledger {
+  readonly kind = 'sqlite' as const;
+  readonly centerId: string;
+  /** Commits so far and transactions per commit, for the benchmark and tests. */
+  readonly stats = { commits: 0, items: 0 };
+
+  private readonly statements = new Map<string, Database.Statement>();
+  private readonly secret: Buffer;
+  private readonly km: Buffer;
+  private pending: Item[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private batchOpen: Promise<void> | undefined;
+  private lastPrune = 0;
+  private readonly tx: LedgerTx;
+
+  private constructor(readonly name: string, readonly db: Database.Database, private readonly opts: SqliteOptions) {
+    this.centerId = this.meta('center_id').toString();
+    this.secret = this.meta('center_secret');
+    this.km = this.meta('master_key');
+    this.tx = this.makeTx();
+  }
+
+  /** Opens (creating if needed) a ledger file, bringing its schema up to date. `create: false` refuses a missing file. */
+  static open(path: string, opts: SqliteOptions = {}): SqliteLedger {
+    const exists = path === ':memory:' || existsSync(path);
+    if (!exists) {
+      if (opts.create === false) throw new LedgerError(`no ledger at ${path}`, 'create one with `mocopy center station add NAME --db LEDGER --key-out FILE` or `mocopy master build ... --center-db LEDGER`');
+      // Create it private before SQLite touches it: it will hold the center's secrets.
+      closeSync(openSync(path, 'wx', 0o600));
+    }
+    let db: Database.Database;
+    let migrated: { from: number; to: number };
+    try {
+      db = new Database(path);
+    } catch (e) {
+      throw new LedgerError(`cannot open the ledger ${path}: ${(e as Error).message}`);
+    }
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 10000');
+      migrated = migrateSqlite(db, path);
+    } catch (e) {
+      db.close();
+      if (e instanceof LedgerError) throw e;
+      throw new LedgerError(`${path} is not a mocopy ledger (or is damaged): ${(e as Error).message}`);
+    }
+    const l = new SqliteLedger(path, db, opts);
+    l.migrated = migrated;
+    return l;
+  }
+
+  /** Schema versions before and after this open (a SQLite ledger is brought up to date when opened). */
+  migrated = { from: 0, to: 0 };
+
+  /** Prepared once, reused: preparing costs more than running these small statements. */
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  private meta(key: string): Buffer {
+    const row = this.stmt('SELECT value FROM meta WHERE key = ?').get(key) as { value: Buffer } | undefined;
+    if (!row) throw new LedgerError(`${this.name}: missing ${key}`);
+    return Buffer.from(row.value);
+  }
+
+  centerSecret(): Buffer {
+    return Buffer.from(this.secret);
+  }
+  masterKey(): Buffer {
+    return Buffer.from(this.km);
+  }
+
+  async schemaVersion(): Promise<number> {
+    await this.quiet();
+    return Number(this.meta('schema_version').toString());
+  }
+
+  /** Waits until no batch transaction is open on the connection. */
+  private async quiet(): Promise<void> {
+    if (inBatch.getStore() === this) throw new Error('a ledger call inside one of its transactions: use the transaction\'s methods (it would wait for itself)');
+    while (this.batchOpen) await this.batchOpen;
+  }
+
+  private write<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (isStorageFailure(e)) throw new LedgerWriteError(this.name, e);
+      throw e;
+    }
+  }
+
+  async addStation(id: string, name: string, userKey: Buffer): Promise<void> {
+    await this.quiet();
+    this.write(() => this.stmt("INSERT INTO stations (id, name, user_key, status, created_at) VALUES (?, ?, ?, 'active', ?)").run(id, name, userKey, new Date().toISOString()));
+  }
+
+  private stationNow(id: string): StationRow | undefined {
+    const r = this.stmt('SELECT id, name, user_key, status, created_at, revoked_at FROM stations WHERE id = ?').get(id) as DbStation | undefined;
+    return r && toStation(r);
+  }
+
+  async station(id: string): Promise<StationRow | undefined> {
+    await this.quiet();
+    return this.stationNow(id);
+  }
+
+  async stations(): Promise<Array<Omit<StationRow, 'userKey'>>> {
+    await this.quiet();
+    return (this.stmt('SELECT id, name, status, created_at, revoked_at FROM stations ORDER BY created_at, id').all() as DbStation[]).map(toStationPublic);
+  }
+
+  async revokeStation(id: string): Promise<boolean> {
+    await this.quiet();
+    return this.write(() => this.stmt("UPDATE stations SET status = 'revoked', revoked_at = ? WHERE id = ? AND status = 'active'").run(new Date().toISOString(), id).changes === 1);
+  }
+
+  async upsertContent(c: { id: string; name: string; schemes: Scheme[]; price: number }): Promise<void> {
+    await this.quiet();
+    this.write(() => this.stmt(`INSERT INTO contents (id, name, schemes, price, created_at) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT(id) DO UPDATE SET name = excluded.name, schemes = excluded.schemes, price = excluded.price`)
+      .run(c.id, c.name, c.schemes.join(','), Math.round(c.price), new Date().toISOString()));
+  }
+
+  private contentNow(id: string): ContentRow | undefined {
+    const r = this.stmt('SELECT id, name, schemes, price, created_at FROM contents WHERE id = ?').get(id) as DbContent | undefined;
+    return r && toContent(r);
+  }
+
+  async content(id: string): Promise<ContentRow | undefined> {
+    await this.quiet();
+    return this.contentNow(id);
+  }
+
+  async contents(): Promise<ContentRow[]> {
+    await this.quiet();
+    return this.contentsNow();
+  }
+
+  private contentsNow(): ContentRow[] {
+    return (this.stmt('SELECT id, name, schemes, price, created_at FROM contents ORDER BY id').all() as DbContent[]).map(toContent);
+  }
+
+  async report(): Promise<LedgerReport> {
+    await this.quiet();
+    return {
+      licenses: (this.stmt(REPORT_LICENSES).all() as DbLicense[]).map(toLicenseSummary),
+      billing: (this.stmt(REPORT_BILLING).all() as DbBillingLine[]).map(toBillingLine),
+    };
+  }
+
+  private makeTx(): LedgerTx {
+    const byRequest = (requestId: string): LicenseRow | undefined => {
+      const r = this.stmt('SELECT * FROM licenses WHERE request_id = ?').get(requestId) as DbLicense | undefined;
+      return r && toLicense(r);
+    };
+    const byPair = (stationId: string, mediumId: string, contentId: string, scheme: Scheme): LicenseRow | undefined => {
+      const r = this.stmt('SELECT * FROM licenses WHERE station_id = ? AND medium_id = ? AND content_id = ? AND scheme = ?').get(stationId, mediumId, contentId, scheme) as DbLicense | undefined;
+      return r && toLicense(r);
+    };
+    return {
+      station: async (id) => this.stationNow(id),
+      content: async (id) => this.contentNow(id),
+      contents: async () => this.contentsNow(),
+      licenseByRequest: async (requestId) => byRequest(requestId),
+      licenseByPair: async (s, m, c, sch) => byPair(s, m, c, sch),
+      insertLicense: async (l, amount) => this.write(() => {
+        const added = this.stmt('INSERT INTO licenses (id, request_id, station_id, content_id, medium_id, scheme, response, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+          .run(l.id, l.requestId, l.stationId, l.contentId, l.mediumId, l.scheme, JSON.stringify(l.response), l.issuedAt).changes === 1;
+        if (added) {
+          this.stmt('INSERT INTO billing (license_id, station_id, content_id, amount, billed_at) VALUES (?, ?, ?, ?, ?)').run(l.id, l.stationId, l.contentId, amount, l.issuedAt);
+          return { license: l, inserted: true };
+        }
+        const stored = byRequest(l.requestId) ?? byPair(l.stationId, l.mediumId, l.contentId, l.scheme);
+        if (!stored) throw new LedgerError(`license ${l.id} conflicts with a row that is not a license for the same request`);
+        return { license: stored, inserted: false };
+      }),
+      spendNonce: async (stationId, nonce, nowMs) => this.write(() => {
+        if (nowMs - this.lastPrune > 60_000) {
+          this.stmt('DELETE FROM nonces WHERE seen_at < ?').run(nowMs - NONCE_KEEP_MS);
+          this.lastPrune = nowMs;
+        }
+        return this.stmt('INSERT OR IGNORE INTO nonces (station_id, nonce, seen_at) VALUES (?, ?, ?)').run(stationId, nonce, nowMs).changes === 1;
+      }),
+    };
+  }
+
+  run<T>(fn: (tx: LedgerTx) => Promise<T>): Promise<T> {
+    return this.enqueue(undefined, fn);
+  }
+
+  runSpending<T>(spend: (tx: LedgerTx) => Promise<void>, fn: (tx: LedgerTx) => Promise<T>): Promise<T> {
+    return this.enqueue(spend, fn);
+  }
+
+  private enqueue<T>(spend: Item['spend'], fn: (tx: LedgerTx) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ spend, fn, resolve: resolve as (v: unknown) => void, reject });
+      if (this.batchOpen) return; // the running flush takes it next
+      if (this.pending.length >= (this.opts.maxBatch ?? 256)) {
+        if (this.timer) clearTimeout(this.timer);
+        this.timer = undefined;
+        setImmediate(() => void this.flush());
+      } else if (!this.timer) {
+        this.timer = setTimeout(() => void this.flush(), this.opts.windowMs ?? 2);
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.batchOpen) return;
+    let done!: () => void;
+    this.batchOpen = new Promise<void>((r) => (done = r));
+    try {
+      while (this.pending.length) {
+        const batch = this.pending.splice(0, this.opts.maxBatch ?? 256);
+        await this.commitBatch(batch);
+      }
+    } finally {
+      this.batchOpen = undefined;
+      done();
+    }
+  }
+
+  private async commitBatch(batch: Item[]): Promise<void> {
+    const exec = (sql: string) => this.stmt(sql).run();
+    try {
+      exec('BEGIN IMMEDIATE');
+      for (const item of batch) {
+        exec('SAVEPOINT item');
+        try {
+          if (item.spend) await inBatch.run(this, () => item.spend!(this.tx));
+          exec('SAVEPOINT work');
+          try {
+            item.outcome = { ok: true, value: await inBatch.run(this, () => item.fn(this.tx)) };
+            exec('RELEASE work');
+          } catch (error) {
+            if (!this.db.inTransaction) throw error; // SQLite rolled the whole batch back (disk full, I/O)
+            exec('ROLLBACK TO work');
+            exec('RELEASE work');
+            item.outcome = { ok: false, error };
+          }
+          exec('RELEASE item');
+        } catch (error) {
+          if (!this.db.inTransaction) throw error;
+          exec('ROLLBACK TO item');
+          exec('RELEASE item');
+          item.outcome = { ok: false, error };
+        }
+      }
+      exec('COMMIT');
+    } catch (e) {
+      // The batch's commit failed: nobody in it was issued or billed. Storage failures are named as such.
+      if (this.db.inTransaction) {
+        try { exec('ROLLBACK'); } catch { /* already rolled back */ }
+      }
+      const err = e instanceof LedgerWriteError || !isStorageFailure(e) ? e : new LedgerWriteError(this.name, e);
+      for (const item of batch) item.reject(err);
+      return;
+    }
+    this.stats.commits++;
+    this.stats.items += batch.length;
+    for (const item of batch) {
+      const o = item.outcome!;
+      if (o.ok) item.resolve(o.value);
+      else item.reject(o.error);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.quiet();
+    this.stmt('SELECT 1').get();
+  }
+
+  async dump(): Promise<LedgerDump> {
+    await this.quiet();
+    const meta = Object.fromEntries((this.stmt('SELECT key, value FROM meta ORDER BY key').all() as Array<{ key: string; value: Buffer }>).map((r) => [r.key, Buffer.from(r.value).toString('hex')]));
+    return {
+      format: 'mocopy-ledger-export', version: 1, schemaVersion: Number(this.meta('schema_version').toString()), meta,
+      stations: (this.stmt('SELECT * FROM stations ORDER BY id').all() as DbStation[]).map((r) => ({ ...toStationPublic(r), userKey: Buffer.from(r.user_key).toString('hex') })),
+      contents: (this.stmt('SELECT * FROM contents ORDER BY id').all() as DbContent[]).map(toContent),
+      licenses: (this.stmt('SELECT * FROM licenses ORDER BY issued_at, id').all() as DbLicense[]).map(toLicense),
+      billing: (this.stmt('SELECT * FROM billing ORDER BY id').all() as Array<{ id: number; license_id: string; station_id: string; content_id: string; amount: number; billed_at: string }>)
+        .map((r) => ({ id: r.id, licenseId: r.license_id, stationId: r.station_id, contentId: r.content_id, amount: r.amount, billedAt: r.billed_at })),
+    };
+  }
+
+  async load(d: LedgerDump): Promise<void> {
+    await this.quiet();
+    const n = this.stmt('SELECT (SELECT COUNT(*) FROM stations) + (SELECT COUNT(*) FROM contents) + (SELECT COUNT(*) FROM licenses) AS n').get() as { n: number };
+    if (n.n > 0) throw new LedgerError(`${this.name} is not empty: import only into a new ledger`);
+    this.write(() => this.db.transaction(() => {
+      for (const [k, v] of Object.entries(d.meta)) {
+        if (k === 'schema_version') continue;
+        this.stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(k, Buffer.from(v, 'hex'));
+      }
+      for (const s of d.stations) this.stmt('INSERT INTO stations (id, name, user_key, status, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)').run(s.id, s.name, Buffer.from(s.userKey, 'hex'), s.status, s.createdAt, s.revokedAt);
+      for (const c of d.contents) this.stmt('INSERT INTO contents (id, name, schemes, price, created_at) VALUES (?, ?, ?, ?, ?)').run(c.id, c.name, c.schemes.join(','), c.price, c.createdAt);
+      for (const l of d.licenses) this.stmt('INSERT INTO licenses (id, request_id, station_id, content_id, medium_id, scheme, response, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(l.id, l.requestId, l.stationId, l.contentId, l.mediumId, l.scheme, JSON.stringify(l.response), l.issuedAt);
+      for (const b of d.billing) this.stmt('INSERT INTO billing (id, license_id, station_id, content_id, amount, billed_at) VALUES (?, ?, ?, ?, ?, ?)').run(b.id, b.licenseId, b.stationId, b.contentId, b.amount, b.billedAt);
+    })());
+  }
+
+  async close(): Promise<void> {
+    await this.quiet();
+    if (this.timer) await this.flush();
+    await this.quiet();
+    if (this.db.open) this.db.close();
+  }
+}
+
+/** Brings a SQLite ledger to the latest schema in one transaction, creating its secrets on first use. */
+function migrateSqlite(db: Database.Database, path: string): { from: number; to: number } {
+  return db.transaction(() => {
+    db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)');
+    const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: Buffer } | undefined;
+    const at = row ? Number(Buffer.from(row.value).toString()) : 0;
+    if (at > LATEST_SCHEMA) throw new LedgerError(`${path} was written by a newer mocopy (schema ${at}; this one knows up to ${LATEST_SCHEMA})`, 'upgrade mocopy on this machine');
+    for (const m of SQLITE_MIGRATIONS) if (m.version > at) db.exec(m.sql);
+    const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+    put.run('schema_version', Buffer.from(String(Math.max(at, LATEST_SCHEMA))));
+    const init = db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)');
+    init.run('center_id', Buffer.from(`center-${randomBytes(4).toString('hex')}`));
+    init.run('center_secret', randomBytes(32)); // KEYc derivation
+    init.run('master_key', randomBytes(32)); // KM of scheme B
+    return { from: at, to: Math.max(at, LATEST_SCHEMA) };
+  })();
+}
