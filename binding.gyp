@@ -9,7 +9,8 @@
       "conditions": [
         ["OS=='linux'", { "sources": ["native/sg_linux.cc"] }],
         ["OS=='win'", {
-          "sources": ["native/spt_windows.cc"],
+          "sources": ["native/spt_windows.cc", "native/list_windows.cc"],
+          "libraries": ["setupapi.lib"],
           "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/std:c++17"] } }
         }]
       ]

@@ -6,6 +6,9 @@
 #include <unordered_map>
 
 #include "passthrough.h"
+#ifdef _WIN32
+#include "list_windows.h"
+#endif
 
 namespace mocopy {
 namespace {
@@ -263,6 +266,43 @@ Napi::Value NopAsync(const Napi::CallbackInfo& info) {
   return p;
 }
 
+#ifdef _WIN32
+// listDevices(): { devices: [...], stats: {...} } from SetupDi and the \\.\ScsiN: adapters (list_windows.cc).
+Napi::Value ListDevicesWin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  WinListStats stats;
+  const std::vector<WinListedDevice> list = WinListDevices(&stats);
+  Napi::Array arr = Napi::Array::New(env, list.size());
+  for (size_t i = 0; i < list.size(); i++) {
+    const WinListedDevice& d = list[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("path", d.path);
+    o.Set("interfacePath", d.interfacePath);
+    o.Set("source", d.source);
+    o.Set("claimed", d.claimed);
+    if (d.hasAddress) {
+      o.Set("hctl", std::to_string(d.port) + ":" + std::to_string(d.bus) + ":" + std::to_string(d.target) + ":" + std::to_string(d.lun));
+    }
+    o.Set("peripheralType", Napi::Number::New(env, d.identity.peripheralType));
+    o.Set("removable", d.identity.removable);
+    o.Set("busType", Napi::Number::New(env, d.identity.busType));
+    o.Set("vendor", d.identity.vendor);
+    o.Set("product", d.identity.product);
+    o.Set("revision", d.identity.revision);
+    o.Set("serial", d.identity.serial);
+    arr.Set(static_cast<uint32_t>(i), o);
+  }
+  Napi::Object s = Napi::Object::New(env);
+  s.Set("interfaces", Napi::Number::New(env, stats.interfaces));
+  s.Set("ports", Napi::Number::New(env, stats.ports));
+  s.Set("adapterLuns", Napi::Number::New(env, stats.adapterLuns));
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("devices", arr);
+  r.Set("stats", s);
+  return r;
+}
+#endif
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open, "open"));
   exports.Set("execute", Napi::Function::New(env, Execute, "execute"));
@@ -273,6 +313,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nopAsync", Napi::Function::New(env, NopAsync, "nopAsync"));
 #ifdef _WIN32
   exports.Set("platform", Napi::String::New(env, "win32"));
+  exports.Set("listDevices", Napi::Function::New(env, ListDevicesWin, "listDevices"));
 #else
   exports.Set("platform", Napi::String::New(env, "linux"));
 #endif

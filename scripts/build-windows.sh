@@ -22,6 +22,7 @@ NAPI_INC=$(node -p "require('node-addon-api').include_dir")
 OUT=build-windows
 DEST=prebuilds/win32-x64
 mkdir -p "$OUT" "$DEST"
+rm -f "$OUT"/*.o "$DEST"/*.node   # nothing stale is linked or shipped
 
 # 1. Objects. No MSVC-only constructs in the sources: -Werror keeps it so.
 for src in native/spt_windows.cc native/addon.cc native/list_windows.cc; do
@@ -38,7 +39,7 @@ done
 "$DLLTOOL" -d "$OUT/node.def" -l "$OUT/libnode.a" -D node.exe
 
 # 3. Link and strip.
-"$CXX" -shared -static -Wl,--no-insert-timestamp -o "$DEST/mocopy.node" "$OUT"/*.o -L"$OUT" -lnode
+"$CXX" -shared -static -Wl,--no-insert-timestamp -o "$DEST/mocopy.node" "$OUT"/*.o -L"$OUT" -lnode -lsetupapi
 "$STRIP" --strip-unneeded "$DEST/mocopy.node"
 
 # 4. Check what was made: a PE32+ DLL for x86-64 that imports only from node.exe and Windows' own DLLs.

@@ -1,7 +1,6 @@
 /**
  * The win32-x64 addon (prebuilds/win32-x64/mocopy.node, linked by scripts/build-windows.sh) under a Windows
- * node.exe: run by scripts/test-windows.sh under wine64, compiled by `npm run build` to
- * dist/scripts/test-windows-addon.js (no tsx under the Windows node: its esbuild binary is Linux-only here).
+ * node.exe: run by scripts/test-windows.sh under wine64 (through tsx, with esbuild's Windows binary).
  * Loads the addon through the same loader as the CLI (node-gyp-build), then checks the platform, the async
  * round trip, the typed errors of device paths that do not exist or are malformed, and the CDB/buffer
  * validation the Linux addon does (test/native.test.ts). Prints `N passed, N failed`; exits 1 on any failure.
@@ -139,11 +138,19 @@ it('64 commands in flight and a close in the middle: no crash, the handle is rel
   assert.equal(binding.openHandles(), before);
   assert.throws(() => binding.execute(h, cdb.testUnitReady(), 0, undefined, 10), /closed/);
 });
-it('device listing runs (SetupDi and \\\\.\\ScsiN:) and returns a well-formed list', () => {
+it('device listing: the addon enumerates SetupDi interfaces and \\\\.\\ScsiN: adapters; `devices` maps it', () => {
+  assert.equal(typeof binding.listDevices, 'function', 'the win32 addon exports listDevices');
+  const raw = binding.listDevices!();
+  for (const k of ['interfaces', 'ports', 'adapterLuns'] as const) assert.ok(Number.isInteger(raw.stats[k]) && raw.stats[k] >= 0, k);
   const list = listDevices();
-  assert.ok(Array.isArray(list));
-  for (const d of list) assert.match(d.sg, /^\\\\\.\\/);
-  console.log(`  (devices found under this Windows: ${list.length}${list.length ? ': ' + list.map((d) => d.sg).join(' ') : ''})`);
+  assert.equal(list.length, raw.devices.length);
+  for (const d of list) {
+    assert.match(d.sg, /^\\\\[.?]\\/);
+    assert.ok(d.source === 'setupdi' || d.source === 'scsi-port');
+    assert.ok(d.peripheralType >= 0 && d.peripheralType <= 31);
+  }
+  console.log(`  (this Windows: ${raw.stats.interfaces} CD-ROM/disk interfaces, ${raw.stats.ports} SCSI adapters, ${raw.stats.adapterLuns} adapter LUNs; ` +
+    `devices: ${list.length ? list.map((d) => `${d.sg} ${d.typeName} ${d.vendor} ${d.product}`).join('; ') : 'none'})`);
 });
 
 let passed = 0;

@@ -1,9 +1,13 @@
 /**
- * Lists SCSI devices from sysfs (Linux), without opening them: no root needed.
- * Each entry is a SCSI generic node with its identity and its block node, if any.
+ * Lists SCSI devices without opening them for I/O: no root or Administrator needed.
+ * Linux: from sysfs, each entry a SCSI generic node with its identity and its block node, if any.
+ * Windows: from the addon (native/list_windows.cc): SetupDi CD-ROM and disk interfaces (\\.\CdRomN,
+ * \\.\PhysicalDriveN; an MO drive is a disk of peripheral type 7) and the LUNs of the \\.\ScsiN: adapters
+ * that no class driver claimed (listed with the adapter's path).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
+import { loadNativeBinding, type NativeBinding } from './native-binding.js';
 import { peripheralTypeName } from './parse.js';
 
 export interface ListedDevice {
@@ -18,6 +22,31 @@ export interface ListedDevice {
   product: string;
   revision: string;
   removable?: boolean;
+  /** Windows: where the entry came from, and whether a class driver owns the LUN. */
+  source?: 'sysfs' | 'setupdi' | 'scsi-port';
+  claimed?: boolean;
+  /** Windows: the SetupDi interface path, and the drive's serial number as the driver reports it. */
+  interfacePath?: string;
+  serial?: string;
+}
+
+/** The Windows listing, from the addon. Throws AddonMissingError when the addon is not there. */
+export function listDevicesWindows(binding: NativeBinding = loadNativeBinding()): ListedDevice[] {
+  if (typeof binding.listDevices !== 'function') return [];
+  return binding.listDevices().devices.map((d) => ({
+    sg: d.path,
+    ...(d.hctl ? { hctl: d.hctl } : {}),
+    peripheralType: d.peripheralType,
+    typeName: peripheralTypeName(d.peripheralType),
+    vendor: d.vendor,
+    product: d.product,
+    revision: d.revision,
+    removable: d.removable,
+    source: d.source,
+    claimed: d.claimed,
+    ...(d.interfacePath ? { interfacePath: d.interfacePath } : {}),
+    ...(d.serial ? { serial: d.serial } : {}),
+  }));
 }
 
 function readTrim(path: string): string | undefined {
@@ -32,6 +61,7 @@ function readTrim(path: string): string | undefined {
 const { join } = posix;
 
 export function listDevices(sysRoot = '/sys', devRoot = '/dev'): ListedDevice[] {
+  if (process.platform === 'win32' && sysRoot === '/sys') return listDevicesWindows();
   const classDir = join(sysRoot, 'class', 'scsi_generic');
   if (process.platform !== 'linux' && sysRoot === '/sys') return [];
   if (!existsSync(classDir)) return [];

@@ -29,6 +29,23 @@ export interface NativeBinding {
   nop(): void;
   nopAsync(): Promise<void>;
   platform: string;
+  /** Windows only (native/list_windows.cc): SetupDi CD-ROM/disk interfaces and the \\.\ScsiN: adapters' LUNs. */
+  listDevices?(): { devices: NativeWinDevice[]; stats: { interfaces: number; ports: number; adapterLuns: number } };
+}
+
+export interface NativeWinDevice {
+  path: string;
+  interfacePath: string;
+  source: 'setupdi' | 'scsi-port';
+  claimed: boolean;
+  hctl?: string;
+  peripheralType: number;
+  removable: boolean;
+  busType: number;
+  vendor: string;
+  product: string;
+  revision: string;
+  serial: string;
 }
 
 export class AddonMissingError extends MocopyError {
