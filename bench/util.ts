@@ -11,3 +11,13 @@ export function row(cols: Array<string | number>, widths: number[]): string {
 export function header(title: string): void {
   process.stdout.write(`\n== ${title}\n`);
 }
+
+/** One figure as `npm run bench -- --json FILE` writes it: a value, its same-run baseline, their ratio, the goal. */
+export interface BenchFigure {
+  name: string;
+  value: number;
+  unit: string;
+  baseline: number;
+  ratio: number;
+  goal: number | null;
+}

@@ -83,13 +83,12 @@ export class LicenseCenter {
    */
   async issueIn(tx: LedgerTx, stationId: string, input: LicenseRequest): Promise<License> {
     const req = validateLicenseRequest(input);
-    const st = activeStation(await tx.station(stationId), stationId);
-    const prior = await tx.licenseByRequest(req.requestId);
-    if (prior) return sameRequest(prior, stationId, req);
-    const same = await tx.licenseByPair(stationId, req.mediumId, req.contentId, req.scheme);
-    if (same) return same.response;
+    const got = await tx.lookup({ stationId, requestId: req.requestId, mediumId: req.mediumId, contentId: req.contentId, scheme: req.scheme });
+    const st = activeStation(got.station, stationId);
+    if (got.byRequest) return sameRequest(got.byRequest, stationId, req);
+    if (got.byPair) return got.byPair.response;
     // [S12] the content must be registered and allow the scheme.
-    const content = await tx.content(req.contentId);
+    const content = got.content;
     if (!content) throw new RefusedError(CenterRefusal.UNKNOWN_CONTENT, `the license center has no content ${req.contentId}`);
     if (!content.schemes.includes(req.scheme)) throw new RefusedError(CenterRefusal.SCHEME_NOT_ALLOWED, `content ${req.contentId} may not be copied under scheme ${req.scheme.toUpperCase()} (allowed: ${content.schemes.join(', ').toUpperCase()})`);
     const license = this.makeLicense(st.userKey, req);

@@ -118,6 +118,19 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
   let closing = false;
   let idleResolve: (() => void) | undefined;
 
+  // KU by station ID. A station's key never changes (a new key is a new station), so it may be remembered;
+  // whether the station is still active is read inside each request's transaction, never from here.
+  const keys = new Map<string, Buffer>();
+  const keyOfStation = async (id: string): Promise<Buffer | undefined> => {
+    const hit = keys.get(id);
+    if (hit) return hit;
+    const st = await ledger.station(id);
+    if (!st) return undefined;
+    if (keys.size >= 10_000) keys.delete(keys.keys().next().value!);
+    keys.set(id, st.userKey);
+    return st.userKey;
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const t0 = process.hrtime.bigint();
     const url = requestUrl(req.url);
@@ -147,16 +160,16 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
         stationId = String(req.headers[H.station] ?? '');
         entry.station = stationId;
         const ts = String(req.headers[H.timestamp] ?? '');
-        const st = await ledger.station(stationId);
+        const known = await keyOfStation(stationId);
         // An unknown station costs the same MAC computation as a known one and gets the same answer as a
         // wrong MAC: status, code and words reveal nothing about which station names exist.
-        const key = st?.userKey ?? UNKNOWN_STATION_KEY;
+        const key = known ?? UNKNOWN_STATION_KEY;
         const macOk = macMatches(requestMac(key, stationId, req.method ?? '', url.pathname, ts, nonce, raw), req.headers[H.mac] as string | undefined);
-        if (!st || !macOk) {
-          entry.auth = !st ? 'unknown-station' : 'bad-mac'; // for the operator's log only
+        if (!known || !macOk) {
+          entry.auth = !known ? 'unknown-station' : 'bad-mac'; // for the operator's log only
           throw new HttpRefusal(401, CenterRefusal.UNAUTHORIZED, 'the request is not authenticated (unknown station, wrong station key, or an altered request)');
         }
-        stationKey = st.userKey;
+        stationKey = known;
         if (Math.abs(now() - Number(ts)) > TIMESTAMP_WINDOW_MS) throw new HttpRefusal(401, CenterRefusal.STALE_TIMESTAMP, 'request timestamp outside the accepted window (check the station clock)');
         // From here on the request is authenticated: its nonce is spent whatever the outcome.
         const spendNonce = async (tx: LedgerTx) => {

@@ -47,6 +47,9 @@ function isStorageFailure(e: unknown): boolean {
   return !!c && /^(53|58)/.test(c);
 }
 
+/** Connections that carry a lasting 'error' listener. */
+const heard = new WeakSet<pg.PoolClient>();
+
 type Query = (text: string, values?: unknown[], name?: string) => Promise<pg.QueryResult>;
 
 export interface PostgresOptions {
@@ -205,6 +208,11 @@ export class PostgresLedger implements Ledger {
     // query in flight; unheard, the event would end the process. The failed query carries it to the caller.
     const onError = (e: Error) => { broken = e; };
     client.on('error', onError);
+    if (!heard.has(client)) {
+      // After release a dead connection may still report its socket's end; the pool has already discarded it.
+      heard.add(client);
+      client.on('error', () => undefined);
+    }
     const q: Query = (text, values, name) => client.query(name ? { name, text, values: values ?? [] } : { text, values: values ?? [] });
     try {
       return await f(q);
@@ -281,7 +289,8 @@ export class PostgresLedger implements Ledger {
 
   // ---- issuance ----
 
-  private txFor(q: Query): LedgerTx {
+  /** `beforeWrite` runs before each write, so a savepoint is taken only by work that writes. */
+  private txFor(q: Query, beforeWrite: () => Promise<void> = async () => undefined): LedgerTx {
     const one = async (sql: string, values: unknown[], name: string) => (await q(sql, values, name)).rows[0] as DbLicense | undefined;
     const byRequest = async (requestId: string) => {
       const r = await one('SELECT * FROM licenses WHERE request_id = $1', [requestId], 'license-by-request');
@@ -301,15 +310,32 @@ export class PostgresLedger implements Ledger {
         return r && toContent(r);
       },
       contents: async () => ((await q('SELECT id, name, schemes, price, created_at FROM contents ORDER BY id COLLATE "C"', [], 'contents')).rows as DbContent[]).map(toContent),
+      lookup: async (k) => {
+        // One round trip: each part is a scalar subquery returning its row as JSON (bytea as hex).
+        const r = (await q(`SELECT
+            (SELECT row_to_json(s) FROM (SELECT id, name, encode(user_key, 'hex') AS user_key, status, created_at, revoked_at FROM stations WHERE id = $1) s) AS station,
+            (SELECT row_to_json(c) FROM (SELECT id, name, schemes, price, created_at FROM contents WHERE id = $4) c) AS content,
+            (SELECT row_to_json(l) FROM (SELECT * FROM licenses WHERE request_id = $2) l) AS by_request,
+            (SELECT row_to_json(l) FROM (SELECT * FROM licenses WHERE station_id = $1 AND medium_id = $3 AND content_id = $4 AND scheme = $5) l) AS by_pair`,
+        [k.stationId, k.requestId, k.mediumId, k.contentId, k.scheme], 'lookup')).rows[0] as { station: (Omit<DbStation, 'user_key'> & { user_key: string }) | null; content: DbContent | null; by_request: DbLicense | null; by_pair: DbLicense | null };
+        return {
+          station: r.station ? toStation({ ...r.station, user_key: Buffer.from(r.station.user_key, 'hex') }) : undefined,
+          content: r.content ? toContent(r.content) : undefined,
+          byRequest: r.by_request ? toLicense(r.by_request) : undefined,
+          byPair: r.by_pair ? toLicense(r.by_pair) : undefined,
+        };
+      },
       licenseByRequest: byRequest,
       licenseByPair: byPair,
       insertLicense: async (l: LicenseRow, amount: number) => {
-        const added = await q('INSERT INTO licenses (id, request_id, station_id, content_id, medium_id, scheme, response, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING',
-          [l.id, l.requestId, l.stationId, l.contentId, l.mediumId, l.scheme, JSON.stringify(l.response), l.issuedAt], 'insert-license');
-        if (added.rowCount === 1) {
-          await q('INSERT INTO billing (license_id, station_id, content_id, amount, billed_at) VALUES ($1, $2, $3, $4, $5)', [l.id, l.stationId, l.contentId, amount, l.issuedAt], 'insert-bill');
-          return { license: l, inserted: true };
-        }
+        await beforeWrite();
+        // The license and its bill in one statement: the bill is inserted only for a license this statement added.
+        const added = await q(`WITH l AS (
+            INSERT INTO licenses (id, request_id, station_id, content_id, medium_id, scheme, response, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT DO NOTHING RETURNING id, station_id, content_id, issued_at)
+          INSERT INTO billing (license_id, station_id, content_id, amount, billed_at) SELECT id, station_id, content_id, $9, issued_at FROM l`,
+        [l.id, l.requestId, l.stationId, l.contentId, l.mediumId, l.scheme, JSON.stringify(l.response), l.issuedAt, amount], 'insert-license');
+        if (added.rowCount === 1) return { license: l, inserted: true };
         // Another transaction holds this request or this pair and has committed (ON CONFLICT waited for it):
         // under READ COMMITTED this statement sees it.
         const stored = (await byRequest(l.requestId)) ?? (await byPair(l.stationId, l.mediumId, l.contentId, l.scheme));
@@ -317,6 +343,7 @@ export class PostgresLedger implements Ledger {
         return { license: stored, inserted: false };
       },
       spendNonce: async (stationId, nonce, nowMs) => {
+        await beforeWrite();
         if (nowMs - this.lastPrune > 60_000) {
           this.lastPrune = nowMs;
           // Outside the request's transaction: instances pruning at once must not queue behind each other's locks.
@@ -341,16 +368,24 @@ export class PostgresLedger implements Ledger {
         const outcome = await this.withClient(async (q) => {
           await q('BEGIN');
           try {
-            const tx = this.txFor(q);
+            // The work's writes go under a savepoint, taken lazily before its first write: a refusal rolls back
+            // only them (the spent nonce stays), and work that refuses before writing costs no savepoint.
+            let working = false;
+            let savepoint = false;
+            const tx = this.txFor(q, async () => {
+              if (working && !savepoint) {
+                await q('SAVEPOINT work');
+                savepoint = true;
+              }
+            });
             if (spend) await spend(tx);
-            await q('SAVEPOINT work');
+            working = true;
             let result: { ok: true; value: T } | { ok: false; error: unknown };
             try {
               result = { ok: true, value: await fn(tx) };
-              await q('RELEASE SAVEPOINT work');
             } catch (error) {
               if (isDatabaseError(error)) throw error; // the database failed, not the request: undo everything
-              await q('ROLLBACK TO SAVEPOINT work');
+              if (savepoint) await q('ROLLBACK TO SAVEPOINT work');
               result = { ok: false, error };
             }
             await q('COMMIT');

@@ -214,6 +214,10 @@ export class SqliteLedger implements Ledger {
       station: async (id) => this.stationNow(id),
       content: async (id) => this.contentNow(id),
       contents: async () => this.contentsNow(),
+      lookup: async (k) => ({
+        station: this.stationNow(k.stationId), content: this.contentNow(k.contentId),
+        byRequest: byRequest(k.requestId), byPair: byPair(k.stationId, k.mediumId, k.contentId, k.scheme),
+      }),
       licenseByRequest: async (requestId) => byRequest(requestId),
       licenseByPair: async (s, m, c, sch) => byPair(s, m, c, sch),
       insertLicense: async (l, amount) => this.write(() => {

@@ -23,6 +23,11 @@ export interface LedgerTx {
   licenseByRequest(requestId: string): Promise<LicenseRow | undefined>;
   licenseByPair(stationId: string, mediumId: string, contentId: string, scheme: Scheme): Promise<LicenseRow | undefined>;
   /**
+   * What a license decision reads, at once: the station, the content, and a stored license for the same request
+   * ID or for the same (station, medium, content, scheme). One round trip on PostgreSQL instead of four.
+   */
+  lookup(k: { stationId: string; requestId: string; mediumId: string; contentId: string; scheme: Scheme }): Promise<DecisionInputs>;
+  /**
    * Stores the license and its bill unless a license with the same request ID or the same (station, medium,
    * content, scheme) exists — possibly committed by another instance a moment ago — and returns the stored one.
    * The database's unique keys decide, so two instances racing on one request bill it once.
@@ -30,6 +35,13 @@ export interface LedgerTx {
   insertLicense(row: LicenseRow, amount: number): Promise<{ license: LicenseRow; inserted: boolean }>;
   /** Records a request nonce; false if this station used it already (a replay). */
   spendNonce(stationId: string, nonce: string, nowMs: number): Promise<boolean>;
+}
+
+export interface DecisionInputs {
+  station: StationRow | undefined;
+  content: ContentRow | undefined;
+  byRequest: LicenseRow | undefined;
+  byPair: LicenseRow | undefined;
 }
 
 /** Rows of every table, in a stable order: what export writes and import reads. */
