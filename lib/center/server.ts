@@ -36,6 +36,17 @@ export interface ServeOptions {
   now?: () => number;
   /** Ledger options (group-commit window for SQLite, pool size for PostgreSQL). */
   ledger?: OpenLedgerOptions;
+  /**
+   * The operators' web console, served under /console/ on the same port (`--no-console` leaves it out).
+   * Built from the running center's ledger, so every instance on one ledger shows the same data.
+   */
+  console?: (center: LicenseCenter) => ConsoleHandler | Promise<ConsoleHandler>;
+}
+
+/** Serves every request under /console (the station API never sees them, and they never see station MACs). */
+export interface ConsoleHandler {
+  handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void>;
+  close?(): Promise<void>;
 }
 
 export interface RunningCenter {
@@ -113,6 +124,7 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
   const center = await LicenseCenter.open(o.db, { ...o.ledger, create: false });
   let inFlight = 0;
   const ledger = center.ledger;
+  const consoleHandler = o.console ? await o.console(center) : undefined;
   const now = o.now ?? Date.now;
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   let closing = false;
@@ -140,6 +152,22 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
     let stationKey: Buffer | undefined;
     let stationId: string | undefined;
     const nonce = String(req.headers[H.nonce] ?? '');
+    if (consoleHandler && url && (url.pathname === '/console' || url.pathname.startsWith('/console/'))) {
+      entry.route = 'console';
+      try {
+        await consoleHandler.handle(req, res, url);
+      } catch (e) {
+        entry.internal = (e as Error)?.message;
+        if (!res.headersSent) {
+          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+          res.end('internal error in the console');
+        } else res.destroy();
+      }
+      entry.status = res.statusCode;
+      entry.ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      log(JSON.stringify({ t: new Date().toISOString(), ...entry }));
+      return;
+    }
     try {
       if (closing) throw new HttpRefusal(503, 'E_SHUTTING_DOWN', 'the license center is shutting down');
       if (!url) throw new HttpRefusal(400, CenterRefusal.BAD_REQUEST, 'the request target is not a path');
@@ -255,6 +283,7 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
       if (inFlight > 0) await new Promise<void>((r) => (idleResolve = r));
       server.closeAllConnections();
       await stopped;
+      await consoleHandler?.close?.();
       await center.close();
     },
   };
