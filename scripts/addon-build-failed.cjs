@@ -1,4 +1,6 @@
 // The native addon is optional: the emulator and everything above it work without it.
-// A failed build must not fail `npm ci`; opening a real device will then say how to rebuild.
-console.warn('mocopy: the native SCSI pass-through addon did not build; emulated drives (emu:...) still work.');
+// Reached only when no prebuilt addon (prebuilds/<platform>-<arch>) loads here and compiling one failed too.
+// A failed build must not fail the install; opening a real device will then say how to rebuild.
+const where = `${process.platform}-${process.arch}`;
+console.warn(`mocopy: no prebuilt SCSI pass-through addon fits ${where} and compiling one failed; emulated drives (emu:...) still work.`);
 console.warn('mocopy: to use real drives, install python3, make and a C++ compiler, then run `npx node-gyp rebuild` (or `npx cmake-js compile`).');

@@ -52,6 +52,7 @@ for v in $VERSIONS; do
     read -r p f pe d < <(node -e '
       const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
       for (const t of r.failures) console.error(`  not ok - ${t.fullTitle}: ${(t.err.message || "").split("\n")[0]}`);
+      if (r.failures.some((t) => /better_sqlite3\.node/.test(t.err.message || ""))) console.error("  (a suite opened the SQLite ledger: if it needs it by design, list it as `file NAME ledger` in scripts/test-windows.exclude)");
       const s = r.stats; console.log(s.passes, s.failures, s.pending, Math.round(s.duration / 1000));' "$W/report-$v.json")
     pass=$((pass + p)); fail=$((fail + f))
     echo "  mocha: $p passing, $f failing, $pe pending (${d}s)"

@@ -50,7 +50,9 @@ tar czf "$W/local-prebuilds/better-sqlite3-v$SQ_VER-node-v$(node -p process.vers
 
 # 4. Install the tarball into an empty directory, no compiler anywhere on PATH, registry packages from npm's cache.
 APP="$W/app"; mkdir -p "$APP"
-echo '{"name":"station","private":true}' >"$APP/package.json"
+# allowScripts (npm >= 11.16; enforced from npm 12): the station approves the two install scripts it needs. A
+# tarball is named by its file: spec (from the registry it would be "mocopy"; `npm install-scripts approve` writes it).
+echo "{\"name\":\"station\",\"private\":true,\"allowScripts\":{\"file:$TGZ\":true,\"better-sqlite3\":true}}" >"$APP/package.json"
 ( cd "$APP" && env PATH="$SAFE" npm_config_better_sqlite3_local_prebuilds="$W/local-prebuilds" \
     npm install --no-audit --no-fund --prefer-offline --foreground-scripts "$TGZ" "better-sqlite3@$SQ_VER" ) >"$W/install.txt" 2>&1 \
   && install_rc=0 || install_rc=$?
@@ -58,8 +60,11 @@ check "npm install of the tarball succeeds without a compiler" test "$install_rc
 [ "$install_rc" -eq 0 ] || tail -30 "$W/install.txt"
 M="$APP/node_modules/mocopy"
 check "no build/ directory was made for mocopy's addon" test ! -e "$M/build"
+check "better-sqlite3 was installed from the local prebuild, not compiled" \
+  cmp "$APP/node_modules/better-sqlite3/build/Release/better_sqlite3.node" "$SQLITE_NODE"
+check "npm reports no install script left unreviewed (allowScripts)" bash -c "grep -iE 'not yet covered by allowScripts|install-scripts ' '$W/install.txt' && exit 1 || exit 0"
 check "the install did not fall back to compiling (no node-gyp run, no failure message)" \
-  bash -c "! grep -qE 'gyp info|did not build' '$W/install.txt'"
+  bash -c "! grep -qE 'gyp info|compiling one failed' '$W/install.txt'"
 
 # 5. Run it there: the CLI, the addon from prebuilds/, the emulated drives end to end.
 cd "$APP"

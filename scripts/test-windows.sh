@@ -99,6 +99,7 @@ run_win "$W/mocha.json" node_modules/mocha/bin/mocha.js --no-config --exit --nod
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   for (const t of r.failures) console.log(`not ok - ${t.fullTitle}\n  ${(t.err.message || "").split("\n")[0]}`);
+      if (r.failures.some((t) => /better_sqlite3\.node/.test(t.err.message || ""))) console.error("  (a suite opened the SQLite ledger: if it needs it by design, list it as `file NAME ledger` in scripts/test-windows.exclude)");
   for (const t of r.pending) console.log(`pending (needs a Linux tool) - ${t.fullTitle}`);
   const s = r.stats;
   console.log(`mocha under node.exe: ${s.passes} passing, ${s.failures} failing, ${s.pending} pending (${Math.round(s.duration / 1000)}s)`);
