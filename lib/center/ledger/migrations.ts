@@ -39,6 +39,30 @@ CREATE INDEX IF NOT EXISTS nonces_seen ON nonces(seen_at);`,
 CREATE INDEX IF NOT EXISTS licenses_issued ON licenses(issued_at, id);
 CREATE INDEX IF NOT EXISTS licenses_medium ON licenses(medium_id);`,
   },
+  {
+    version: 3,
+    name: 'operators console: operators, sessions, sign-in failures, key downloads, audit log; indexes for license filters',
+    sql: `
+CREATE TABLE IF NOT EXISTS operators (
+  name TEXT PRIMARY KEY, role TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+  password_hash TEXT NOT NULL, created_at TEXT NOT NULL, password_changed_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS console_sessions (
+  token_hash TEXT PRIMARY KEY, operator TEXT NOT NULL REFERENCES operators(name) ON DELETE CASCADE,
+  created_ms INTEGER NOT NULL, seen_ms INTEGER NOT NULL, address TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS console_sessions_seen ON console_sessions(seen_ms);
+CREATE TABLE IF NOT EXISTS console_failures (name TEXT PRIMARY KEY, failures INTEGER NOT NULL, last_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS console_downloads (
+  token_hash TEXT PRIMARY KEY, station_id TEXT NOT NULL REFERENCES stations(id), session_hash TEXT NOT NULL, expires_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_log (
+  id INTEGER PRIMARY KEY, at TEXT NOT NULL, operator TEXT NOT NULL, address TEXT NOT NULL,
+  action TEXT NOT NULL, target TEXT NOT NULL, before TEXT, after TEXT);
+CREATE INDEX IF NOT EXISTS audit_operator ON audit_log(operator, id);
+CREATE INDEX IF NOT EXISTS audit_action ON audit_log(action, id);
+CREATE INDEX IF NOT EXISTS licenses_station_issued ON licenses(station_id, issued_at, id);
+CREATE INDEX IF NOT EXISTS licenses_content_issued ON licenses(content_id, issued_at, id);
+CREATE INDEX IF NOT EXISTS licenses_medium_issued ON licenses(medium_id, issued_at, id);
+CREATE INDEX IF NOT EXISTS billing_billed ON billing(billed_at);`,
+  },
 ];
 
 export const POSTGRES_MIGRATIONS: Migration[] = [
@@ -72,6 +96,30 @@ CREATE INDEX nonces_seen ON nonces(seen_at);`,
     sql: `
 CREATE INDEX licenses_issued ON licenses(issued_at COLLATE "C", id COLLATE "C");
 CREATE INDEX licenses_medium ON licenses(medium_id);`,
+  },
+  {
+    version: 3,
+    name: 'operators console: operators, sessions, sign-in failures, key downloads, audit log; indexes for license filters',
+    sql: `
+CREATE TABLE operators (
+  name TEXT PRIMARY KEY, role TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+  password_hash TEXT NOT NULL, created_at TEXT NOT NULL, password_changed_at TEXT NOT NULL);
+CREATE TABLE console_sessions (
+  token_hash TEXT PRIMARY KEY, operator TEXT NOT NULL REFERENCES operators(name) ON DELETE CASCADE,
+  created_ms BIGINT NOT NULL, seen_ms BIGINT NOT NULL, address TEXT NOT NULL);
+CREATE INDEX console_sessions_seen ON console_sessions(seen_ms);
+CREATE TABLE console_failures (name TEXT PRIMARY KEY, failures INTEGER NOT NULL, last_ms BIGINT NOT NULL);
+CREATE TABLE console_downloads (
+  token_hash TEXT PRIMARY KEY, station_id TEXT NOT NULL REFERENCES stations(id), session_hash TEXT NOT NULL, expires_ms BIGINT NOT NULL);
+CREATE TABLE audit_log (
+  id BIGSERIAL PRIMARY KEY, at TEXT NOT NULL, operator TEXT NOT NULL, address TEXT NOT NULL,
+  action TEXT NOT NULL, target TEXT NOT NULL, before TEXT, after TEXT);
+CREATE INDEX audit_operator ON audit_log(operator, id);
+CREATE INDEX audit_action ON audit_log(action, id);
+CREATE INDEX licenses_station_issued ON licenses(station_id, issued_at COLLATE "C", id COLLATE "C");
+CREATE INDEX licenses_content_issued ON licenses(content_id, issued_at COLLATE "C", id COLLATE "C");
+CREATE INDEX licenses_medium_issued ON licenses(medium_id, issued_at COLLATE "C", id COLLATE "C");
+CREATE INDEX billing_billed ON billing(billed_at COLLATE "C");`,
   },
 ];
 

@@ -12,9 +12,10 @@ import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import type { Scheme } from '../../domain/index.js';
 import { LATEST_SCHEMA, POSTGRES_MIGRATIONS } from './migrations.js';
+import { auditJson, auditSql, licensePageSql, perDaySql, revenueBySql, STATION_ACTIVITY_SQL, toAuditRow, toLicenseListRow, totalsSql, toStationActivity, type DbLicenseListRow } from './console-sql.js';
 import { parsePostgresUrl, redactPostgresUrl, type PgTarget } from './pg-url.js';
-import { toBillingLine, toContent, toLicense, toLicenseSummary, toStation, toStationPublic, type DbBillingLine, type DbContent, type DbLicense, type DbStation } from './rows.js';
-import { LedgerError, LedgerUnavailableError, LedgerWriteError, NONCE_KEEP_MS, type ContentRow, type Ledger, type LedgerDump, type LedgerReport, type LedgerTx, type LicenseRow, type StationRow } from './types.js';
+import { toBillingLine, toOperator, type DbOperator, toContent, toLicense, toLicenseSummary, toStation, toStationPublic, type DbBillingLine, type DbContent, type DbLicense, type DbStation } from './rows.js';
+import { LedgerError, LedgerUnavailableError, LedgerWriteError, NONCE_KEEP_MS, type AuditActor, type AuditFilter, type AuditRow, type ConsoleSession, type KeyDownload, type LicenseCursor, type LicenseFilter, type LicenseListRow, type OperatorRole, type OperatorRow, type ContentRow, type LedgerObserver, type Ledger, type LedgerDump, type LedgerReport, type LedgerTx, type LicenseRow, type StationRow } from './types.js';
 
 /** Held for the migration's transaction, so two instances migrating at once apply each step once. */
 const MIGRATION_LOCK = 0x6d6f636f;
@@ -55,6 +56,7 @@ type Query = (text: string, values?: unknown[], name?: string) => Promise<pg.Que
 export interface PostgresOptions {
   /** Connections per instance (default 10). */
   poolSize?: number;
+  observer?: LedgerObserver;
 }
 
 export class PostgresLedger implements Ledger {
@@ -365,6 +367,7 @@ export class PostgresLedger implements Ledger {
   private async transact<T>(spend: ((tx: LedgerTx) => Promise<void>) | undefined, fn: (tx: LedgerTx) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
+        const t0 = process.hrtime.bigint();
         const outcome = await this.withClient(async (q) => {
           await q('BEGIN');
           try {
@@ -389,6 +392,7 @@ export class PostgresLedger implements Ledger {
               result = { ok: false, error };
             }
             await q('COMMIT');
+            this.opts.observer?.commit(Number(process.hrtime.bigint() - t0) / 1e9, 1);
             return result;
           } catch (e) {
             if (!isConnectionFailure(e)) await q('ROLLBACK').catch(() => undefined);
@@ -456,5 +460,188 @@ export class PostgresLedger implements Ledger {
     const pool = this.pool ?? (this.selecting ? await this.selecting.catch(() => undefined) : undefined);
     this.pool = undefined;
     if (pool) await pool.end().catch(() => undefined);
+  }
+
+  // ---- the operators' console ----
+
+  /** `f` in one transaction (the change and its audit row commit together), retried on serialization failures. */
+  private async txn<T>(f: (q: Query) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.withClient(async (q) => {
+          await q('BEGIN');
+          try {
+            const v = await f(q);
+            await q('COMMIT');
+            return v;
+          } catch (e) {
+            if (!isConnectionFailure(e)) await q('ROLLBACK').catch(() => undefined);
+            throw e;
+          }
+        });
+      } catch (e) {
+        if (RETRYABLE.has(sqlState(e) ?? '') && attempt < RETRIES) continue;
+        throw e;
+      }
+    }
+  }
+
+  private auditRow(q: Query, actor: AuditActor, action: string, target: string, before: unknown, after: unknown): Promise<pg.QueryResult> {
+    return q('INSERT INTO audit_log (at, operator, address, action, target, before, after) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [new Date().toISOString(), actor.operator, actor.address, action, target, auditJson(before), auditJson(after)], 'audit-insert');
+  }
+
+  async addOperator(o: OperatorRow, actor: AuditActor): Promise<boolean> {
+    return this.txn(async (q) => {
+      const added = (await q('INSERT INTO operators (name, role, password_hash, created_at, password_changed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING',
+        [o.name, o.role, o.passwordHash, o.createdAt, o.passwordChangedAt])).rowCount === 1;
+      if (added) await this.auditRow(q, actor, 'operator.add', o.name, null, { role: o.role });
+      return added;
+    });
+  }
+
+  async operator(name: string): Promise<OperatorRow | undefined> {
+    const r = (await this.query('SELECT name, role, password_hash, created_at, password_changed_at FROM operators WHERE name = $1', [name], 'operator')).rows[0] as DbOperator | undefined;
+    return r && toOperator(r);
+  }
+
+  async operators(): Promise<Array<Omit<OperatorRow, 'passwordHash'>>> {
+    return ((await this.query('SELECT name, role, password_hash, created_at, password_changed_at FROM operators ORDER BY name COLLATE "C"')).rows as DbOperator[])
+      .map((r) => { const { passwordHash: _, ...o } = toOperator(r); return o; });
+  }
+
+  async removeOperator(name: string, actor: AuditActor): Promise<boolean> {
+    return this.txn(async (q) => {
+      const before = (await q('SELECT role FROM operators WHERE name = $1 FOR UPDATE', [name])).rows[0] as { role: string } | undefined;
+      if (!before) return false;
+      await q('DELETE FROM console_sessions WHERE operator = $1', [name]);
+      await q('DELETE FROM operators WHERE name = $1', [name]);
+      await this.auditRow(q, actor, 'operator.remove', name, { role: before.role }, null);
+      return true;
+    });
+  }
+
+  async setOperatorPassword(name: string, passwordHash: string, actor: AuditActor): Promise<boolean> {
+    return this.txn(async (q) => {
+      const at = new Date().toISOString();
+      if ((await q('UPDATE operators SET password_hash = $1, password_changed_at = $2 WHERE name = $3', [passwordHash, at, name])).rowCount !== 1) return false;
+      await q('DELETE FROM console_sessions WHERE operator = $1', [name]);
+      await this.auditRow(q, actor, 'operator.passwd', name, null, { passwordChangedAt: at });
+      return true;
+    });
+  }
+
+  async createSession(x: { tokenHash: string; operator: string; nowMs: number; address: string }): Promise<void> {
+    await this.query('INSERT INTO console_sessions (token_hash, operator, created_ms, seen_ms, address) VALUES ($1, $2, $3, $3, $4)', [x.tokenHash, x.operator, x.nowMs, x.address]);
+    await this.query('DELETE FROM console_sessions WHERE seen_ms < $1', [x.nowMs - 24 * 3600_000]);
+  }
+
+  async useSession(tokenHash: string, nowMs: number, idleMs: number, absoluteMs: number): Promise<ConsoleSession | undefined> {
+    const r = (await this.query(`SELECT s.operator, o.role, s.created_ms, s.seen_ms FROM console_sessions s JOIN operators o ON o.name = s.operator
+      WHERE s.token_hash = $1`, [tokenHash], 'session')).rows[0] as { operator: string; role: OperatorRole; created_ms: string; seen_ms: string } | undefined;
+    if (!r) return undefined;
+    const created = Number(r.created_ms);
+    const seen = Number(r.seen_ms);
+    if (nowMs - seen > idleMs || nowMs - created > absoluteMs) {
+      await this.query('DELETE FROM console_sessions WHERE token_hash = $1', [tokenHash]);
+      return undefined;
+    }
+    if (nowMs - seen > 1000) await this.query('UPDATE console_sessions SET seen_ms = GREATEST(seen_ms, $1) WHERE token_hash = $2', [nowMs, tokenHash], 'session-touch');
+    return { operator: r.operator, role: r.role, createdMs: created, seenMs: nowMs };
+  }
+
+  async deleteSession(tokenHash: string): Promise<void> {
+    await this.query('DELETE FROM console_sessions WHERE token_hash = $1', [tokenHash]);
+  }
+
+  async signInFailures(name: string): Promise<{ failures: number; lastMs: number } | undefined> {
+    const r = (await this.query('SELECT failures, last_ms FROM console_failures WHERE name = $1', [name])).rows[0] as { failures: number; last_ms: string } | undefined;
+    return r && { failures: Number(r.failures), lastMs: Number(r.last_ms) };
+  }
+
+  async recordSignInFailure(name: string, nowMs: number): Promise<number> {
+    return Number((await this.query(`INSERT INTO console_failures (name, failures, last_ms) VALUES ($1, 1, $2)
+      ON CONFLICT (name) DO UPDATE SET failures = console_failures.failures + 1, last_ms = EXCLUDED.last_ms RETURNING failures`, [name, nowMs])).rows[0].failures);
+  }
+
+  async clearSignInFailures(name: string): Promise<void> {
+    await this.query('DELETE FROM console_failures WHERE name = $1', [name]);
+  }
+
+  async addStationAudited(id: string, name: string, userKey: Buffer, actor: AuditActor, download: KeyDownload): Promise<void> {
+    await this.txn(async (q) => {
+      await q("INSERT INTO stations (id, name, user_key, status, created_at) VALUES ($1, $2, $3, 'active', $4)", [id, name, userKey, new Date().toISOString()]);
+      await q('DELETE FROM console_downloads WHERE expires_ms < $1', [Date.now()]);
+      await q('INSERT INTO console_downloads (token_hash, station_id, session_hash, expires_ms) VALUES ($1, $2, $3, $4)', [download.tokenHash, id, download.sessionHash, download.expiresMs]);
+      await this.auditRow(q, actor, 'station.add', id, null, { name, status: 'active' });
+    });
+  }
+
+  async takeKeyDownload(tokenHash: string, sessionHash: string, nowMs: number): Promise<StationRow | undefined> {
+    return this.txn(async (q) => {
+      const r = (await q('DELETE FROM console_downloads WHERE token_hash = $1 AND session_hash = $2 RETURNING station_id, expires_ms', [tokenHash, sessionHash])).rows[0] as { station_id: string; expires_ms: string } | undefined;
+      if (!r || Number(r.expires_ms) < nowMs) return undefined;
+      const st = (await q('SELECT id, name, user_key, status, created_at, revoked_at FROM stations WHERE id = $1', [r.station_id], 'station')).rows[0] as DbStation | undefined;
+      return st && toStation(st);
+    });
+  }
+
+  async revokeStationAudited(id: string, actor: AuditActor): Promise<boolean> {
+    return this.txn(async (q) => {
+      const at = new Date().toISOString();
+      const before = (await q('SELECT name, status FROM stations WHERE id = $1 FOR UPDATE', [id])).rows[0] as { name: string; status: string } | undefined;
+      if (!before || before.status !== 'active') return false;
+      await q("UPDATE stations SET status = 'revoked', revoked_at = $1 WHERE id = $2", [at, id]);
+      await this.auditRow(q, actor, 'station.revoke', id, { name: before.name, status: 'active' }, { name: before.name, status: 'revoked', revokedAt: at });
+      return true;
+    });
+  }
+
+  async addContentAudited(x: { id: string; name: string; schemes: Scheme[]; price: number }, actor: AuditActor): Promise<boolean> {
+    return this.txn(async (q) => {
+      const added = (await q('INSERT INTO contents (id, name, schemes, price, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING',
+        [x.id, x.name, x.schemes.join(','), x.price, new Date().toISOString()])).rowCount === 1;
+      if (added) await this.auditRow(q, actor, 'content.add', x.id, null, { name: x.name, schemes: x.schemes, price: x.price });
+      return added;
+    });
+  }
+
+  async setContentPrice(id: string, price: number, actor: AuditActor): Promise<boolean> {
+    return this.txn(async (q) => {
+      const before = (await q('SELECT price FROM contents WHERE id = $1 FOR UPDATE', [id])).rows[0] as { price: string } | undefined;
+      if (!before) return false;
+      await q('UPDATE contents SET price = $1 WHERE id = $2', [price, id]);
+      await this.auditRow(q, actor, 'content.price', id, { price: Number(before.price) }, { price });
+      return true;
+    });
+  }
+
+  async auditLog(filter: AuditFilter, beforeId: number | undefined, limit: number): Promise<AuditRow[]> {
+    const q = auditSql('postgres', filter, beforeId, limit);
+    return ((await this.query(q.sql, q.values)).rows as AuditRow[]).map(toAuditRow);
+  }
+
+  async licensePage(filter: LicenseFilter, page: { after?: LicenseCursor; order: 'asc' | 'desc'; limit: number }): Promise<LicenseListRow[]> {
+    const q = licensePageSql('postgres', filter, page);
+    return ((await this.query(q.sql, q.values)).rows as DbLicenseListRow[]).map(toLicenseListRow);
+  }
+
+  async licenseTotals(sinceIso: string): Promise<{ licenses: number; revenue: number }> {
+    const r = (await this.query(totalsSql('postgres'), [sinceIso])).rows[0] as { licenses: string; revenue: string };
+    return { licenses: Number(r.licenses), revenue: Number(r.revenue) };
+  }
+
+  async licensesPerDay(sinceIso: string): Promise<Array<{ day: string; licenses: number; revenue: number }>> {
+    return ((await this.query(perDaySql('postgres'), [sinceIso])).rows as Array<{ day: string; licenses: string; revenue: string }>)
+      .map((r) => ({ day: r.day, licenses: Number(r.licenses), revenue: Number(r.revenue) }));
+  }
+
+  async revenueBy(kind: 'content' | 'station', sinceIso: string, limit: number): Promise<Array<{ id: string; licenses: number; revenue: number }>> {
+    return ((await this.query(revenueBySql('postgres', kind), [sinceIso, limit])).rows as Array<{ id: string; licenses: string; revenue: string }>)
+      .map((r) => ({ id: r.id, licenses: Number(r.licenses), revenue: Number(r.revenue) }));
+  }
+
+  async stationActivity(): Promise<Array<{ id: string; licenses: number; lastLicenseAt: string | null; lastRequestMs: number | null }>> {
+    return ((await this.query(STATION_ACTIVITY_SQL)).rows as Parameters<typeof toStationActivity>[0][]).map(toStationActivity);
   }
 }

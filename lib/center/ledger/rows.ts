@@ -1,6 +1,6 @@
 /** Database rows (snake_case, as either backend returns them) to the ledger's values. */
 import type { License, Scheme } from '../../domain/index.js';
-import type { BillingLine, ContentRow, LicenseRow, LicenseSummary, StationRow } from './types.js';
+import type { BillingLine, OperatorRow, ContentRow, LicenseRow, LicenseSummary, StationRow } from './types.js';
 
 export interface DbStation { id: string; name: string; user_key: Buffer; status: 'active' | 'revoked'; created_at: string; revoked_at: string | null }
 export interface DbContent { id: string; name: string; schemes: string; price: number | string; created_at: string }
@@ -30,3 +30,7 @@ export const toBillingLine = (r: DbBillingLine): BillingLine =>
 export const REPORT_LICENSES = 'SELECT id, request_id, station_id, content_id, medium_id, scheme, issued_at FROM licenses ORDER BY issued_at, id';
 export const REPORT_BILLING = `SELECT b.id, b.license_id, b.station_id, b.content_id, b.amount, b.billed_at, l.medium_id, l.scheme
   FROM billing b LEFT JOIN licenses l ON l.id = b.license_id ORDER BY b.id`;
+
+export interface DbOperator { name: string; role: 'admin' | 'viewer'; password_hash: string; created_at: string; password_changed_at: string }
+export const toOperator = (r: DbOperator): OperatorRow =>
+  ({ name: r.name, role: r.role, passwordHash: r.password_hash, createdAt: r.created_at, passwordChangedAt: r.password_changed_at });

@@ -16,8 +16,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import type { Scheme } from '../../domain/index.js';
 import { LATEST_SCHEMA, SQLITE_MIGRATIONS } from './migrations.js';
-import { REPORT_BILLING, REPORT_LICENSES, toBillingLine, toContent, toLicense, toLicenseSummary, toStation, toStationPublic, type DbBillingLine, type DbContent, type DbLicense, type DbStation } from './rows.js';
-import { LedgerError, LedgerWriteError, NONCE_KEEP_MS, type ContentRow, type Ledger, type LedgerDump, type LedgerReport, type LedgerTx, type LicenseRow, type StationRow } from './types.js';
+import { auditJson, auditSql, licensePageSql, perDaySql, revenueBySql, STATION_ACTIVITY_SQL, toAuditRow, toLicenseListRow, totalsSql, toStationActivity, type DbLicenseListRow } from './console-sql.js';
+import { REPORT_BILLING, REPORT_LICENSES, toBillingLine, toOperator, type DbOperator, toContent, toLicense, toLicenseSummary, toStation, toStationPublic, type DbBillingLine, type DbContent, type DbLicense, type DbStation } from './rows.js';
+import { LedgerError, LedgerWriteError, NONCE_KEEP_MS, type AuditActor, type AuditFilter, type AuditRow, type ConsoleSession, type KeyDownload, type LicenseCursor, type LicenseFilter, type LicenseListRow, type OperatorRole, type OperatorRow, type ContentRow, type LedgerObserver, type Ledger, type LedgerDump, type LedgerReport, type LedgerTx, type LicenseRow, type StationRow } from './types.js';
 
 /** Set while a batch runs a transaction's work: a ledger call from there would wait for its own batch. */
 const inBatch = new AsyncLocalStorage<SqliteLedger>();
@@ -41,6 +42,7 @@ export interface SqliteOptions {
   /** How long the first transaction of a batch waits for company (ms); 0 = only those queued in the same turn. */
   windowMs?: number;
   maxBatch?: number;
+  observer?: LedgerObserver;
 }
 
 export class SqliteLedger implements Ledger {
@@ -282,6 +284,7 @@ export class SqliteLedger implements Ledger {
 
   private async commitBatch(batch: Item[]): Promise<void> {
     const exec = (sql: string) => this.stmt(sql).run();
+    const t0 = process.hrtime.bigint();
     try {
       exec('BEGIN IMMEDIATE');
       for (const item of batch) {
@@ -318,6 +321,7 @@ export class SqliteLedger implements Ledger {
     }
     this.stats.commits++;
     this.stats.items += batch.length;
+    this.opts.observer?.commit(Number(process.hrtime.bigint() - t0) / 1e9, batch.length);
     for (const item of batch) {
       const o = item.outcome!;
       if (o.ok) item.resolve(o.value);
@@ -364,6 +368,189 @@ export class SqliteLedger implements Ledger {
     if (this.timer) await this.flush();
     await this.quiet();
     if (this.db.open) this.db.close();
+  }
+
+  // ---- the operators' console ----
+
+  /** `f` in one transaction of its own, outside any group-commit batch (none is open while it runs: it is synchronous). */
+  private async audited<T>(f: () => T): Promise<T> {
+    await this.quiet();
+    return this.write(() => this.db.transaction(f)());
+  }
+
+  private auditRow(actor: AuditActor, action: string, target: string, before: unknown, after: unknown): void {
+    this.stmt('INSERT INTO audit_log (at, operator, address, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(new Date().toISOString(), actor.operator, actor.address, action, target, auditJson(before), auditJson(after));
+  }
+
+  async addOperator(o: OperatorRow, actor: AuditActor): Promise<boolean> {
+    return this.audited(() => {
+      const added = this.stmt('INSERT INTO operators (name, role, password_hash, created_at, password_changed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+        .run(o.name, o.role, o.passwordHash, o.createdAt, o.passwordChangedAt).changes === 1;
+      if (added) this.auditRow(actor, 'operator.add', o.name, null, { role: o.role });
+      return added;
+    });
+  }
+
+  async operator(name: string): Promise<OperatorRow | undefined> {
+    await this.quiet();
+    const r = this.stmt('SELECT name, role, password_hash, created_at, password_changed_at FROM operators WHERE name = ?').get(name) as DbOperator | undefined;
+    return r && toOperator(r);
+  }
+
+  async operators(): Promise<Array<Omit<OperatorRow, 'passwordHash'>>> {
+    await this.quiet();
+    return (this.stmt('SELECT name, role, password_hash, created_at, password_changed_at FROM operators ORDER BY name').all() as DbOperator[])
+      .map((r) => { const { passwordHash: _, ...o } = toOperator(r); return o; });
+  }
+
+  async removeOperator(name: string, actor: AuditActor): Promise<boolean> {
+    return this.audited(() => {
+      const before = this.stmt('SELECT role FROM operators WHERE name = ?').get(name) as { role: string } | undefined;
+      if (!before) return false;
+      this.stmt('DELETE FROM console_sessions WHERE operator = ?').run(name);
+      this.stmt('DELETE FROM operators WHERE name = ?').run(name);
+      this.auditRow(actor, 'operator.remove', name, { role: before.role }, null);
+      return true;
+    });
+  }
+
+  async setOperatorPassword(name: string, passwordHash: string, actor: AuditActor): Promise<boolean> {
+    return this.audited(() => {
+      const at = new Date().toISOString();
+      const changed = this.stmt('UPDATE operators SET password_hash = ?, password_changed_at = ? WHERE name = ?').run(passwordHash, at, name).changes === 1;
+      if (!changed) return false;
+      this.stmt('DELETE FROM console_sessions WHERE operator = ?').run(name);
+      this.auditRow(actor, 'operator.passwd', name, null, { passwordChangedAt: at });
+      return true;
+    });
+  }
+
+  async createSession(x: { tokenHash: string; operator: string; nowMs: number; address: string }): Promise<void> {
+    await this.quiet();
+    this.write(() => {
+      this.stmt('INSERT INTO console_sessions (token_hash, operator, created_ms, seen_ms, address) VALUES (?, ?, ?, ?, ?)').run(x.tokenHash, x.operator, x.nowMs, x.nowMs, x.address);
+      this.stmt('DELETE FROM console_sessions WHERE seen_ms < ?').run(x.nowMs - 24 * 3600_000);
+    });
+  }
+
+  async useSession(tokenHash: string, nowMs: number, idleMs: number, absoluteMs: number): Promise<ConsoleSession | undefined> {
+    await this.quiet();
+    return this.write(() => {
+      const r = this.stmt(`SELECT s.operator, o.role, s.created_ms, s.seen_ms FROM console_sessions s JOIN operators o ON o.name = s.operator
+        WHERE s.token_hash = ?`).get(tokenHash) as { operator: string; role: OperatorRole; created_ms: number; seen_ms: number } | undefined;
+      if (!r) return undefined;
+      if (nowMs - r.seen_ms > idleMs || nowMs - r.created_ms > absoluteMs) {
+        this.stmt('DELETE FROM console_sessions WHERE token_hash = ?').run(tokenHash);
+        return undefined;
+      }
+      if (nowMs - r.seen_ms > 1000) this.stmt('UPDATE console_sessions SET seen_ms = ? WHERE token_hash = ?').run(nowMs, tokenHash);
+      return { operator: r.operator, role: r.role, createdMs: r.created_ms, seenMs: nowMs };
+    });
+  }
+
+  async deleteSession(tokenHash: string): Promise<void> {
+    await this.quiet();
+    this.write(() => this.stmt('DELETE FROM console_sessions WHERE token_hash = ?').run(tokenHash));
+  }
+
+  async signInFailures(name: string): Promise<{ failures: number; lastMs: number } | undefined> {
+    await this.quiet();
+    const r = this.stmt('SELECT failures, last_ms FROM console_failures WHERE name = ?').get(name) as { failures: number; last_ms: number } | undefined;
+    return r && { failures: r.failures, lastMs: r.last_ms };
+  }
+
+  async recordSignInFailure(name: string, nowMs: number): Promise<number> {
+    await this.quiet();
+    return this.write(() => (this.stmt(`INSERT INTO console_failures (name, failures, last_ms) VALUES (?, 1, ?)
+      ON CONFLICT(name) DO UPDATE SET failures = console_failures.failures + 1, last_ms = excluded.last_ms RETURNING failures`).get(name, nowMs) as { failures: number }).failures);
+  }
+
+  async clearSignInFailures(name: string): Promise<void> {
+    await this.quiet();
+    this.write(() => this.stmt('DELETE FROM console_failures WHERE name = ?').run(name));
+  }
+
+  async addStationAudited(id: string, name: string, userKey: Buffer, actor: AuditActor, download: KeyDownload): Promise<void> {
+    await this.audited(() => {
+      this.stmt("INSERT INTO stations (id, name, user_key, status, created_at) VALUES (?, ?, ?, 'active', ?)").run(id, name, userKey, new Date().toISOString());
+      this.stmt('DELETE FROM console_downloads WHERE expires_ms < ?').run(Date.now());
+      this.stmt('INSERT INTO console_downloads (token_hash, station_id, session_hash, expires_ms) VALUES (?, ?, ?, ?)').run(download.tokenHash, id, download.sessionHash, download.expiresMs);
+      this.auditRow(actor, 'station.add', id, null, { name, status: 'active' });
+    });
+  }
+
+  async takeKeyDownload(tokenHash: string, sessionHash: string, nowMs: number): Promise<StationRow | undefined> {
+    return this.audited(() => {
+      const r = this.stmt('DELETE FROM console_downloads WHERE token_hash = ? AND session_hash = ? RETURNING station_id, expires_ms').get(tokenHash, sessionHash) as { station_id: string; expires_ms: number } | undefined;
+      if (!r || r.expires_ms < nowMs) return undefined;
+      return this.stationNow(r.station_id);
+    });
+  }
+
+  async revokeStationAudited(id: string, actor: AuditActor): Promise<boolean> {
+    return this.audited(() => {
+      const at = new Date().toISOString();
+      const before = this.stmt('SELECT name, status FROM stations WHERE id = ?').get(id) as { name: string; status: string } | undefined;
+      if (!before || before.status !== 'active') return false;
+      this.stmt("UPDATE stations SET status = 'revoked', revoked_at = ? WHERE id = ? AND status = 'active'").run(at, id);
+      this.auditRow(actor, 'station.revoke', id, { name: before.name, status: 'active' }, { name: before.name, status: 'revoked', revokedAt: at });
+      return true;
+    });
+  }
+
+  async addContentAudited(x: { id: string; name: string; schemes: Scheme[]; price: number }, actor: AuditActor): Promise<boolean> {
+    return this.audited(() => {
+      const added = this.stmt('INSERT INTO contents (id, name, schemes, price, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+        .run(x.id, x.name, x.schemes.join(','), x.price, new Date().toISOString()).changes === 1;
+      if (added) this.auditRow(actor, 'content.add', x.id, null, { name: x.name, schemes: x.schemes, price: x.price });
+      return added;
+    });
+  }
+
+  async setContentPrice(id: string, price: number, actor: AuditActor): Promise<boolean> {
+    return this.audited(() => {
+      const before = this.stmt('SELECT price FROM contents WHERE id = ?').get(id) as { price: number } | undefined;
+      if (!before) return false;
+      this.stmt('UPDATE contents SET price = ? WHERE id = ?').run(price, id);
+      this.auditRow(actor, 'content.price', id, { price: before.price }, { price });
+      return true;
+    });
+  }
+
+  async auditLog(filter: AuditFilter, beforeId: number | undefined, limit: number): Promise<AuditRow[]> {
+    await this.quiet();
+    const q = auditSql('sqlite', filter, beforeId, limit);
+    return (this.stmt(q.sql).all(...q.values) as AuditRow[]).map(toAuditRow);
+  }
+
+  async licensePage(filter: LicenseFilter, page: { after?: LicenseCursor; order: 'asc' | 'desc'; limit: number }): Promise<LicenseListRow[]> {
+    await this.quiet();
+    const q = licensePageSql('sqlite', filter, page);
+    return (this.stmt(q.sql).all(...q.values) as DbLicenseListRow[]).map(toLicenseListRow);
+  }
+
+  async licenseTotals(sinceIso: string): Promise<{ licenses: number; revenue: number }> {
+    await this.quiet();
+    const r = this.stmt(totalsSql('sqlite')).get(sinceIso) as { licenses: number; revenue: number };
+    return { licenses: Number(r.licenses), revenue: Number(r.revenue) };
+  }
+
+  async licensesPerDay(sinceIso: string): Promise<Array<{ day: string; licenses: number; revenue: number }>> {
+    await this.quiet();
+    return (this.stmt(perDaySql('sqlite')).all(sinceIso) as Array<{ day: string; licenses: number; revenue: number }>)
+      .map((r) => ({ day: r.day, licenses: Number(r.licenses), revenue: Number(r.revenue) }));
+  }
+
+  async revenueBy(kind: 'content' | 'station', sinceIso: string, limit: number): Promise<Array<{ id: string; licenses: number; revenue: number }>> {
+    await this.quiet();
+    return (this.stmt(revenueBySql('sqlite', kind)).all(sinceIso, limit) as Array<{ id: string; licenses: number; revenue: number }>)
+      .map((r) => ({ id: r.id, licenses: Number(r.licenses), revenue: Number(r.revenue) }));
+  }
+
+  async stationActivity(): Promise<Array<{ id: string; licenses: number; lastLicenseAt: string | null; lastRequestMs: number | null }>> {
+    await this.quiet();
+    return (this.stmt(STATION_ACTIVITY_SQL).all() as Parameters<typeof toStationActivity>[0][]).map(toStationActivity);
   }
 }
 

@@ -91,6 +91,52 @@ export interface Ledger {
   /** Loads a dump into this ledger, which must hold no stations, contents or licenses. */
   load(d: LedgerDump): Promise<void>;
   close(): Promise<void>;
+
+  // ---- the operators' console (schema 3). Every change an operator makes is written with its audit row in one transaction. ----
+
+  /** Adds an operator (false if the name is taken), audited. */
+  addOperator(o: OperatorRow, actor: AuditActor): Promise<boolean>;
+  operator(name: string): Promise<OperatorRow | undefined>;
+  operators(): Promise<Array<Omit<OperatorRow, 'passwordHash'>>>;
+  /** Removes an operator and ends its sessions, audited. */
+  removeOperator(name: string, actor: AuditActor): Promise<boolean>;
+  /** Replaces an operator's password hash and ends its sessions, audited (the hashes themselves are not). */
+  setOperatorPassword(name: string, passwordHash: string, actor: AuditActor): Promise<boolean>;
+  createSession(s: { tokenHash: string; operator: string; nowMs: number; address: string }): Promise<void>;
+  /**
+   * The live session with this token hash and its operator's current role, its last use set to now; a session
+   * idle longer than `idleMs` or older than `absoluteMs` is deleted and undefined returned.
+   */
+  useSession(tokenHash: string, nowMs: number, idleMs: number, absoluteMs: number): Promise<ConsoleSession | undefined>;
+  deleteSession(tokenHash: string): Promise<void>;
+  signInFailures(name: string): Promise<{ failures: number; lastMs: number } | undefined>;
+  /** Counts one more failed sign-in for a name (known or not); returns the count. */
+  recordSignInFailure(name: string, nowMs: number): Promise<number>;
+  clearSignInFailures(name: string): Promise<void>;
+  /** Registers a station, audited, with a one-time download of its key file for the session that added it. */
+  addStationAudited(id: string, name: string, userKey: Buffer, actor: AuditActor, download: KeyDownload): Promise<void>;
+  /** The station of a pending key-file download of this session, deleting the download (it is offered once). */
+  takeKeyDownload(tokenHash: string, sessionHash: string, nowMs: number): Promise<StationRow | undefined>;
+  revokeStationAudited(id: string, actor: AuditActor): Promise<boolean>;
+  /** Adds a content (false if the ID is taken), audited. */
+  addContentAudited(c: { id: string; name: string; schemes: Scheme[]; price: number }, actor: AuditActor): Promise<boolean>;
+  /** Sets a content's price for licenses issued from now on (bills keep their amounts), audited. */
+  setContentPrice(id: string, price: number, actor: AuditActor): Promise<boolean>;
+  /** Audit rows, newest first, with ids below `beforeId`. */
+  auditLog(filter: AuditFilter, beforeId: number | undefined, limit: number): Promise<AuditRow[]>;
+  /** Licenses with their bills, by (issued_at, id), after a keyset cursor in the given order. */
+  licensePage(filter: LicenseFilter, page: { after?: LicenseCursor; order: 'asc' | 'desc'; limit: number }): Promise<LicenseListRow[]>;
+  /** Licenses billed since an ISO time and their revenue. */
+  licenseTotals(sinceIso: string): Promise<{ licenses: number; revenue: number }>;
+  licensesPerDay(sinceIso: string): Promise<Array<{ day: string; licenses: number; revenue: number }>>;
+  revenueBy(kind: 'content' | 'station', sinceIso: string, limit: number): Promise<Array<{ id: string; licenses: number; revenue: number }>>;
+  /** Per station: licenses issued, the last one's time, and the last authenticated request (nonces kept 10 min). */
+  stationActivity(): Promise<Array<{ id: string; licenses: number; lastLicenseAt: string | null; lastRequestMs: number | null }>>;
+}
+
+/** Told of every durable commit (for metrics): its duration and how many requests it carried. */
+export interface LedgerObserver {
+  commit(seconds: number, items: number): void;
 }
 
 /** How long a nonce is remembered: twice the timestamp window, after which the timestamp refuses a replay. */
@@ -121,3 +167,19 @@ export class LedgerUnavailableError extends MocopyError {
     });
   }
 }
+
+// ---- the operators' console ----
+
+export type OperatorRole = 'admin' | 'viewer';
+/** `passwordHash`: scrypt with its parameters and salt (lib/center/console/password.ts), never the password. */
+export interface OperatorRow { name: string; role: OperatorRole; passwordHash: string; createdAt: string; passwordChangedAt: string }
+/** Who made a change and from where (a console session's operator and address, or `cli:USER` / `local`). */
+export interface AuditActor { operator: string; address: string }
+export interface AuditRow { id: number; at: string; operator: string; address: string; action: string; target: string; before: string | null; after: string | null }
+export interface AuditFilter { operator?: string; action?: string; target?: string }
+export interface ConsoleSession { operator: string; role: OperatorRole; createdMs: number; seenMs: number }
+export interface KeyDownload { tokenHash: string; sessionHash: string; expiresMs: number }
+/** `from` inclusive, `to` exclusive: ISO times compared as text. */
+export interface LicenseFilter { stationId?: string; contentId?: string; mediumId?: string; from?: string; to?: string }
+export interface LicenseCursor { issuedAt: string; id: string }
+export type LicenseListRow = LicenseSummary & { billId: number | null; amount: number | null; billedAt: string | null };
