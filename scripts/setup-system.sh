@@ -15,6 +15,8 @@ PACKAGES=(
   openssl                                  # TLS certificates for the HTTPS center tests
   postgresql                               # the center's PostgreSQL ledger: tests start their own servers (initdb + pg_ctl)
   python3-cryptography                     # the second station client (clients/python), written from docs/protocol.md
+  prometheus nginx-light                   # the operable center: a real Prometheus scrapes it, a real nginx balances a rolling restart
+  chromium                                 # the operators' console tested in a real browser (playwright-core drives it)
 )
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
