@@ -42,6 +42,7 @@ export { Ledger, LATEST_SCHEMA, isPostgresUrl, redactPostgresUrl, migrateLedger,
 export { LocalCenterClient } from './center/local-client.js';
 export { exportLedger, importLedger, type TransferCounts } from './center/transfer.js';
 export { HttpCenterClient } from './center/http-client.js';
+export { parseLogFormat, parseLogLevel, type LogFormat, type LogLevel } from './center/log.js';
 export { serveCenter, DEFAULT_PORT, type ConsoleHandler, type RunningCenter, type ServeOptions } from './center/server.js';
 export { readStationKey, writeStationKey } from './center/station-key.js';
 export { CenterRefusal, type CenterClient, type ContentInfo } from './center/types.js';

@@ -108,10 +108,11 @@ for (const backend of LEDGER_BACKENDS) describe(`license center [${backend}]`, f
       unwrapUnderMedium(Buffer.from('0102', 'hex'), Buffer.from(b.wrappedMediumKey, 'hex'));
       assert.deepEqual((await client().listContents()).map((c) => c.contentId), ['APP-1', 'APP-2']);
       assert.equal((await client().health()).ok, true);
-      assert.equal(logs.length, 4);
+      const requests = logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request');
+      assert.equal(requests.length, 4);
       const all = logs.join('\n');
       assert.ok(!all.includes(w.station.key.toString('hex')));
-      assert.match(logs[0]!, /"station":"st-[0-9a-f]+".*"content":"APP-1".*"outcome":"ok".*"ms":/);
+      assert.match(JSON.stringify(requests[0]), /"reqId":"[0-9a-f-]{36}".*"route":"license".*"status":200.*"ms":.*"station":"st-[0-9a-f]+".*"content":"APP-1"/);
     });
 
     it('refuses with stable codes: unknown station and bad MAC alike, revoked, unknown content, scheme not allowed', async () => {

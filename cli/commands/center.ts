@@ -1,6 +1,6 @@
 /** `mocopy center ...`: the license center's ledger and service. */
 import type { Command } from 'commander';
-import { DEFAULT_PORT, exportLedger, importLedger, Ledger, LicenseCenter, serveCenter, UsageError, validateContentId, writeStationKey } from '../../lib/index.js';
+import { DEFAULT_PORT, exportLedger, importLedger, Ledger, LicenseCenter, parseLogFormat, parseLogLevel, serveCenter, UsageError, validateContentId, writeStationKey } from '../../lib/index.js';
 import { jsonOption, info, out, parseListen, printJson } from '../common.js';
 import { parseSchemes } from './master.js';
 
@@ -135,19 +135,50 @@ export function register(program: Command): void {
     .option('--listen <host:port>', `address to listen on (default 127.0.0.1:${DEFAULT_PORT})`, `127.0.0.1:${DEFAULT_PORT}`)
     .option('--tls-cert <file>', 'TLS certificate (PEM): serve HTTPS')
     .option('--tls-key <file>', 'TLS private key (PEM)')
-    .description('run the license center service (JSON over HTTP, /v1/...)')
-    .action(async (o: { db?: string; listen: string; tlsCert?: string; tlsKey?: string }) => {
+    .option('--metrics-listen <host:port>', 'serve /metrics on this address instead of the service port (recommended)')
+    .option('--log-format <json|text>', 'log lines as JSON or text (default: json unless stdout is a terminal)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
+    .option('--drain-ms <ms>', 'on SIGTERM, keep serving this long while load balancers see /v1/ready fail', '5000')
+    .option('--drain-timeout <ms>', 'on SIGTERM, stop hard (exit 1) if in-flight requests are not answered by then', '30000')
+    .description('run the license center service (JSON over HTTP, /v1/...; docs/operations.md)')
+    .action(async (o: { db?: string; listen: string; tlsCert?: string; tlsKey?: string; metricsListen?: string; logFormat?: string; logLevel?: string; drainMs: string; drainTimeout: string }) => {
       if (!!o.tlsCert !== !!o.tlsKey) throw new UsageError('--tls-cert and --tls-key go together');
       const { host, port } = parseListen(o.listen, DEFAULT_PORT);
-      const running = await serveCenter({ db: ledgerSpec(o), host, port, ...(o.tlsCert && o.tlsKey ? { tls: { cert: o.tlsCert, key: o.tlsKey } } : {}) });
-      info(`license center ${running.center.centerId} listening on ${running.url} (ledger ${running.center.ledger.name})`);
+      const ms = (v: string, flag: string) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > 3_600_000) throw new UsageError(`${flag} must be a whole number of milliseconds (0 to 3600000)`);
+        return n;
+      };
+      const drainMs = ms(o.drainMs, '--drain-ms');
+      const drainTimeout = ms(o.drainTimeout, '--drain-timeout');
+      const logFormat = parseLogFormat(o.logFormat);
+      const logLevel = parseLogLevel(o.logLevel);
+      const running = await serveCenter({
+        db: ledgerSpec(o), host, port,
+        ...(o.tlsCert && o.tlsKey ? { tls: { cert: o.tlsCert, key: o.tlsKey } } : {}),
+        ...(o.metricsListen ? { metricsListen: parseListen(o.metricsListen, 9464) } : {}),
+        ...(logFormat ? { logFormat } : {}), ...(logLevel ? { logLevel } : {}),
+      });
+      info(`license center ${running.center.centerId} listening on ${running.url} (ledger ${running.center.ledger.name}; metrics ${running.metricsUrl}/metrics)`);
       await new Promise<void>((resolve) => {
-        const stop = (sig: string) => {
-          info(`${sig}: finishing in-flight requests and closing the ledger`);
-          running.close().then(resolve, resolve);
+        let stopping = false;
+        // A second signal, or in-flight requests outlasting --drain-timeout: cut the connections and exit 1.
+        const hard = () => {
+          process.exitCode = 1;
+          running.close({ force: true }).finally(resolve);
         };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
+        const stop = (sig: string) => {
+          if (stopping) return hard();
+          stopping = true;
+          // Ctrl-C at a terminal stops without the load-balancer wait; SIGTERM drains.
+          const wait = sig === 'SIGINT' ? 0 : drainMs;
+          info(`${sig}: not ready now; serving ${wait} ms more, then finishing in-flight requests (a second ${sig} stops at once)`);
+          const t = setTimeout(hard, wait + drainTimeout);
+          t.unref();
+          running.drain(wait).then(() => { clearTimeout(t); resolve(); }, hard);
+        };
+        process.on('SIGTERM', () => stop('SIGTERM'));
+        process.on('SIGINT', () => stop('SIGINT'));
       });
     });
 }

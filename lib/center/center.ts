@@ -82,11 +82,16 @@ export class LicenseCenter {
    * instance counts at once), and the stored license, if any, is answered again without a new bill.
    */
   async issueIn(tx: LedgerTx, stationId: string, input: LicenseRequest): Promise<License> {
+    return (await this.decide(tx, stationId, input)).license;
+  }
+
+  /** As issueIn, also saying whether this request issued (and billed) the license or found it stored. */
+  async decide(tx: LedgerTx, stationId: string, input: LicenseRequest): Promise<{ license: License; fresh: boolean }> {
     const req = validateLicenseRequest(input);
     const got = await tx.lookup({ stationId, requestId: req.requestId, mediumId: req.mediumId, contentId: req.contentId, scheme: req.scheme });
     const st = activeStation(got.station, stationId);
-    if (got.byRequest) return sameRequest(got.byRequest, stationId, req);
-    if (got.byPair) return got.byPair.response;
+    if (got.byRequest) return { license: sameRequest(got.byRequest, stationId, req), fresh: false };
+    if (got.byPair) return { license: got.byPair.response, fresh: false };
     // [S12] the content must be registered and allow the scheme.
     const content = got.content;
     if (!content) throw new RefusedError(CenterRefusal.UNKNOWN_CONTENT, `the license center has no content ${req.contentId}`);
@@ -96,7 +101,7 @@ export class LicenseCenter {
     // The price is the content's at issuance: a later price change leaves this bill as it is.
     const stored = await tx.insertLicense(row, content.price);
     // A concurrent identical request (here or on another instance) won the race: answer with its license.
-    return stored.inserted ? license : sameRequest(stored.license, stationId, req);
+    return stored.inserted ? { license, fresh: true } : { license: sameRequest(stored.license, stationId, req), fresh: false };
   }
 
   private makeLicense(userKey: Buffer, req: LicenseRequest): License {

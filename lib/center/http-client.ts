@@ -62,9 +62,12 @@ export class HttpCenterClient implements CenterClient {
         continue;
       }
       const signed = res.headers.get(H.responseMac) ?? undefined;
+      // The center's request ID, so a technician's report can be matched to the center's log line.
+      const reqId = res.headers.get('x-request-id');
+      const ref = reqId ? ` (center request ${reqId})` : '';
       const authentic = macMatches(responseMac(this.station.key, this.station.stationId, res.status, nonce, text), signed);
       if (res.status >= 500) {
-        lastError = new Error(`HTTP ${res.status}`);
+        lastError = new Error(`HTTP ${res.status}${ref}`);
         if (attempt === this.retry.attempts) break;
         await sleep(jitter(delay));
         delay = Math.min(delay * 2, this.retry.maxDelayMs);
@@ -79,12 +82,12 @@ export class HttpCenterClient implements CenterClient {
       if (res.status >= 400) {
         // Refusals for unknown stations cannot be signed (the center has no key for them): they refuse, never grant.
         const err = (parsed as { error?: { code?: string; message?: string } })?.error;
-        throw new RefusedError(err?.code ?? `E_HTTP_${res.status}`, `the license center refused: ${err?.message ?? `HTTP ${res.status}`}`, {
+        throw new RefusedError(err?.code ?? `E_HTTP_${res.status}`, `the license center refused: ${err?.message ?? `HTTP ${res.status}`}${ref}`, {
           hint: refusalHint(err?.code),
         });
       }
       if (!authentic) {
-        throw new RefusedError(CenterRefusal.BAD_RESPONSE_MAC, `the license center's answer does not verify (altered or replayed on the way); nothing was copied`, {
+        throw new RefusedError(CenterRefusal.BAD_RESPONSE_MAC, `the license center's answer does not verify (altered or replayed on the way); nothing was copied${ref}`, {
           hint: 'run the same command again; if it persists, the network path to the center is being tampered with',
         });
       }

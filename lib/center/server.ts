@@ -1,38 +1,52 @@
 /**
- * The license center as a service: JSON over HTTP(S), versioned paths, every request authenticated
- * with the station's key, idempotent issuance, group-committed durable ledger writes.
- *   POST /v1/licenses   body: LicenseRequest            -> License (scheme B sealed under the station key)
- *   GET  /v1/contents                                   -> { contents: ContentInfo[] }
- *   GET  /v1/health     (no authentication)             -> { ok, centerId }
- * Errors: { error: { code, message } } with a stable code; never a stack trace.
+ * The license center as a service: JSON over HTTP(S), versioned paths, the station API (station-api.ts),
+ * and what operators run it with (docs/operations.md):
+ *   GET /v1/health   liveness: 200 while the process runs          -> { ok, centerId }
+ *   GET /v1/ready    readiness: 200 while the ledger answers within 1 s and the instance is not draining,
+ *                    else 503 with the reason                       -> { ready, reason? }
+ *   GET /metrics     Prometheus text format (here, or on --metrics-listen)
+ *   /console/…       the operators' console, when one is given
+ * Every answer carries `x-request-id`, also in the request's log line. Errors: { error: { code, message } }.
+ * Drain (SIGTERM): not ready at once, serving for `drainMs`, then no new connections, every request in
+ * flight answered (the group commit flushed), idle keep-alive connections closed.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { MocopyError, RefusedError } from '../errors.js';
-import { activeStation, LicenseCenter, validateLicenseRequest } from './center.js';
-import type { LedgerTx, OpenLedgerOptions } from './ledger.js';
-import { H, macMatches, requestMac, responseMac, sealLicenseB, TIMESTAMP_WINDOW_MS } from './http-auth.js';
-import { CenterRefusal, type License } from './types.js';
+import type { Logger } from 'pino';
+import { LicenseCenter } from './center.js';
+import { H, responseMac } from './http-auth.js';
+import type { OpenLedgerOptions } from './ledger.js';
+import { createCenterLog, flushCenterLog, type LogFormat, type LogLevel } from './log.js';
+import { CenterMetrics } from './metrics.js';
+import { HttpRefusal, readBody, refusalAnswer, StationApi, stationRoute, type StationEntry } from './station-api.js';
+import { CenterRefusal } from './types.js';
 
+export { MAX_BODY_BYTES } from './station-api.js';
 export const DEFAULT_PORT = 7443;
-export const MAX_BODY_BYTES = 16 * 1024;
-const NONCE = /^[0-9a-f]{32}$/;
-const TIMESTAMP = /^\d{1,16}$/;
-const STATION_ID = /^[A-Za-z0-9-]{1,64}$/;
-const MAC_HEX = /^[0-9a-f]{64}$/;
-/** Stands in for the key of a station the ledger does not know, so both cases cost one MAC. */
-const UNKNOWN_STATION_KEY = randomBytes(32);
+/** How long /v1/ready waits for the ledger's trivial query. */
+const READY_TIMEOUT_MS = 1000;
+/** How often the instance checks its ledger on its own (readiness gauge, database lost/regained events). */
+const WATCH_MS = 1000;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 export interface ServeOptions {
   db: string;
   host?: string;
   port?: number;
   tls?: { cert: string; key: string };
-  /** One line per request; default: stderr. */
+  /** Where log lines go (one complete line per call); default `logTo`. */
   log?: (line: string) => void;
+  /** A file descriptor or path for log lines; default 1 (stdout). */
+  logTo?: number | string;
+  logFormat?: LogFormat;
+  logLevel?: LogLevel;
+  /** Serve /metrics here instead of on the service port (the recommended deployment). */
+  metricsListen?: { host: string; port: number };
+  /** false: no /metrics at all (the benchmark's baseline). Default true. */
+  metrics?: boolean;
   now?: () => number;
   /** Ledger options (group-commit window for SQLite, pool size for PostgreSQL). */
   ledger?: OpenLedgerOptions;
@@ -52,209 +66,172 @@ export interface ConsoleHandler {
 export interface RunningCenter {
   url: string;
   port: number;
+  /** Where /metrics is served (the service URL unless metricsListen was given); undefined with metrics off. */
+  metricsUrl: string | undefined;
   center: LicenseCenter;
-  close(): Promise<void>;
+  log: Logger;
+  /** Not ready at once; keeps serving `drainMs`, then stops as `close()` does. */
+  drain(drainMs: number): Promise<void>;
+  /** Stops accepting, answers every request in flight, closes the ledger. `force`: cut connections now. */
+  close(opts?: { force?: boolean }): Promise<void>;
 }
 
-class HttpRefusal extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
-    super(message);
-  }
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms); })]).finally(() => clearTimeout(timer));
 }
 
-const STATUS_BY_CODE: Record<string, number> = {
-  [CenterRefusal.UNKNOWN_STATION]: 401, [CenterRefusal.BAD_MAC]: 401, [CenterRefusal.UNAUTHORIZED]: 401, [CenterRefusal.STALE_TIMESTAMP]: 401,
-  [CenterRefusal.REPLAYED_NONCE]: 401, [CenterRefusal.STATION_REVOKED]: 403, [CenterRefusal.UNKNOWN_CONTENT]: 404,
-  [CenterRefusal.SCHEME_NOT_ALLOWED]: 403, [CenterRefusal.BAD_REQUEST]: 400, [CenterRefusal.REQUEST_CONFLICT]: 409,
-  [CenterRefusal.BODY_TOO_LARGE]: 413, [CenterRefusal.BAD_HEADERS]: 400, [CenterRefusal.NOT_FOUND]: 404, E_LEDGER_WRITE: 503, E_LEDGER_UNAVAILABLE: 503,
-};
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_BODY_BYTES) {
-      reject(new HttpRefusal(413, CenterRefusal.BODY_TOO_LARGE, `request body over ${MAX_BODY_BYTES} bytes`));
-      req.resume();
-      return;
-    }
-    const parts: Buffer[] = [];
-    let n = 0;
-    req.on('data', (c: Buffer) => {
-      n += c.length;
-      if (n > MAX_BODY_BYTES) {
-        reject(new HttpRefusal(413, CenterRefusal.BODY_TOO_LARGE, `request body over ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
-        return;
-      }
-      parts.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts)));
-    req.on('error', reject);
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server.address() as AddressInfo));
   });
 }
 
-/**
- * The request target as a URL, or undefined when it does not parse ('//', '//[': Node's HTTP parser lets them
- * through). Parsed outside the handler's try, a throw here was an unhandled rejection that stopped the center.
- */
-function requestUrl(target: string | undefined): URL | undefined {
-  try {
-    return new URL(target ?? '/', 'http://center');
-  } catch {
-    return undefined;
-  }
-}
-
-const HEADER_SHAPES: Array<[string, RegExp, string]> = [
-  [H.station, STATION_ID, '1-64 characters A-Z a-z 0-9 -'],
-  [H.timestamp, TIMESTAMP, 'milliseconds since 1970 in decimal digits'],
-  [H.nonce, NONCE, '32 lowercase hex digits'],
-  [H.mac, MAC_HEX, '64 lowercase hex digits'],
-];
-
-function checkAuthHeaders(req: IncomingMessage): void {
-  for (const [name, shape, what] of HEADER_SHAPES) {
-    const v = req.headers[name];
-    if (v === undefined) throw new HttpRefusal(400, CenterRefusal.BAD_HEADERS, `missing header ${name}`);
-    if (typeof v !== 'string' || !shape.test(v)) throw new HttpRefusal(400, CenterRefusal.BAD_HEADERS, `malformed header ${name}: must be ${what}`);
-  }
-}
+const urlOf = (scheme: string, a: AddressInfo) => `${scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
 
 export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
-  const center = await LicenseCenter.open(o.db, { ...o.ledger, create: false });
-  let inFlight = 0;
+  const log = createCenterLog({ ...(o.logFormat ? { format: o.logFormat } : o.log ? { format: 'json' } : {}), ...(o.logLevel ? { level: o.logLevel } : {}), ...(o.log ? { sink: o.log } : {}), ...(o.logTo !== undefined ? { to: o.logTo } : {}) });
+  const metrics = o.metrics === false ? undefined : new CenterMetrics();
+  const observer = metrics && { commit: (s: number, n: number) => metrics.commit(s, n, !o.db.match(/^postgres(ql)?:\/\//i)) };
+  const center = await LicenseCenter.open(o.db, { ...o.ledger, create: false, ...(observer ? { observer } : {}) });
   const ledger = center.ledger;
   const consoleHandler = o.console ? await o.console(center) : undefined;
-  const now = o.now ?? Date.now;
-  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const api = new StationApi(center, o.now ?? Date.now);
+  let inFlight = 0;
+  let draining = false;
   let closing = false;
   let idleResolve: (() => void) | undefined;
 
-  // KU by station ID. A station's key never changes (a new key is a new station), so it may be remembered;
-  // whether the station is still active is read inside each request's transaction, never from here.
-  const keys = new Map<string, Buffer>();
-  const keyOfStation = async (id: string): Promise<Buffer | undefined> => {
-    const hit = keys.get(id);
-    if (hit) return hit;
-    const st = await ledger.station(id);
-    if (!st) return undefined;
-    if (keys.size >= 10_000) keys.delete(keys.keys().next().value!);
-    keys.set(id, st.userKey);
-    return st.userKey;
+  // The ledger's state as last seen: events on each change, the readiness gauge always.
+  let dbUp = true;
+  const ping = () => withTimeout(ledger.ping(), READY_TIMEOUT_MS, 'the ledger');
+  const sawLedger = (up: boolean, error?: unknown) => {
+    if (up !== dbUp) {
+      dbUp = up;
+      if (up) log.info({ ledger: ledger.name }, 'database regained');
+      else log.error({ ledger: ledger.name, error: (error as Error)?.message }, 'database lost');
+    }
+    metrics?.ready(dbUp && !draining);
+  };
+  const watch = setInterval(() => { ping().then(() => sawLedger(true), (e) => sawLedger(false, e)); }, WATCH_MS);
+  watch.unref();
+  metrics?.ready(true);
+
+  const answerJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
+    res.end(text);
+    return text;
+  };
+
+  const serveMetrics = async (res: ServerResponse) => {
+    const m = await metrics!.text();
+    res.writeHead(200, { 'content-type': m.contentType, 'cache-control': 'no-store' });
+    res.end(m.body);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const t0 = process.hrtime.bigint();
-    const url = requestUrl(req.url);
-    const entry: Record<string, unknown> = { method: req.method, path: url?.pathname ?? req.url };
-    let status = 200;
-    let body: unknown;
-    let stationKey: Buffer | undefined;
-    let stationId: string | undefined;
-    const nonce = String(req.headers[H.nonce] ?? '');
-    if (consoleHandler && url && (url.pathname === '/console' || url.pathname.startsWith('/console/'))) {
-      entry.route = 'console';
-      try {
-        await consoleHandler.handle(req, res, url);
-      } catch (e) {
-        entry.internal = (e as Error)?.message;
-        if (!res.headersSent) {
-          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
-          res.end('internal error in the console');
-        } else res.destroy();
-      }
-      entry.status = res.statusCode;
-      entry.ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      log(JSON.stringify({ t: new Date().toISOString(), ...entry }));
-      return;
-    }
+    const given = req.headers['x-request-id'];
+    // A load balancer's request ID is kept when it is a plain token; otherwise the center makes one.
+    const reqId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('x-request-id', reqId);
+    if (draining) res.setHeader('connection', 'close'); // keep-alive clients move to another instance
+    let url: URL | undefined;
     try {
+      url = new URL(req.url ?? '/', 'http://center');
+    } catch {
+      url = undefined; // '//', '//[': Node's parser lets them through
+    }
+    const path = url?.pathname ?? String(req.url);
+    const entry: StationEntry & { route?: string; code?: string; internal?: string } = {};
+    let status = 200;
+    try {
+      if (url && consoleHandler && (path === '/console' || path.startsWith('/console/'))) {
+        entry.route = 'console';
+        await consoleHandler.handle(req, res, url);
+        status = res.statusCode;
+        return;
+      }
+      if (url && path === '/metrics' && req.method === 'GET' && metrics && !o.metricsListen) {
+        entry.route = 'metrics';
+        await serveMetrics(res);
+        return;
+      }
       if (closing) throw new HttpRefusal(503, 'E_SHUTTING_DOWN', 'the license center is shutting down');
       if (!url) throw new HttpRefusal(400, CenterRefusal.BAD_REQUEST, 'the request target is not a path');
       const raw = await readBody(req);
-      if (url.pathname === '/v1/health' && req.method === 'GET') {
-        body = { ok: true, centerId: center.centerId };
-      } else {
-        const route = url.pathname === '/v1/licenses' && req.method === 'POST' ? 'license' : url.pathname === '/v1/contents' && req.method === 'GET' ? 'contents' : undefined;
-        if (!route) throw new HttpRefusal(404, CenterRefusal.NOT_FOUND, `no such endpoint: ${req.method} ${url.pathname}`);
-        // The MAC covers the path only: a query string would ride along unauthenticated, so none is accepted.
-        if (url.search !== '' || (req.url ?? '').includes('?')) throw new HttpRefusal(400, CenterRefusal.BAD_REQUEST, 'the station API takes no query string (it would not be covered by the request MAC)');
-        // The MAC is computed over the path as sent: no normalisation ('/v1/./contents', '#x', an absolute URL).
-        if (req.url !== url.pathname) throw new HttpRefusal(400, CenterRefusal.BAD_REQUEST, 'the request target must be exactly the endpoint\'s path');
-        // Malformed headers are named before any MAC is computed: an integrator learns which field is wrong,
-        // and nothing about which stations exist (the station ID's shape is public).
-        checkAuthHeaders(req);
-        // Authentication: MAC under the station's key, timestamp window, fresh nonce, station active.
-        stationId = String(req.headers[H.station] ?? '');
-        entry.station = stationId;
-        const ts = String(req.headers[H.timestamp] ?? '');
-        const known = await keyOfStation(stationId);
-        // An unknown station costs the same MAC computation as a known one and gets the same answer as a
-        // wrong MAC: status, code and words reveal nothing about which station names exist.
-        const key = known ?? UNKNOWN_STATION_KEY;
-        const macOk = macMatches(requestMac(key, stationId, req.method ?? '', url.pathname, ts, nonce, raw), req.headers[H.mac] as string | undefined);
-        if (!known || !macOk) {
-          entry.auth = !known ? 'unknown-station' : 'bad-mac'; // for the operator's log only
-          throw new HttpRefusal(401, CenterRefusal.UNAUTHORIZED, 'the request is not authenticated (unknown station, wrong station key, or an altered request)');
-        }
-        stationKey = known;
-        if (Math.abs(now() - Number(ts)) > TIMESTAMP_WINDOW_MS) throw new HttpRefusal(401, CenterRefusal.STALE_TIMESTAMP, 'request timestamp outside the accepted window (check the station clock)');
-        // From here on the request is authenticated: its nonce is spent whatever the outcome.
-        const spendNonce = async (tx: LedgerTx) => {
-          if (!(await tx.spendNonce(stationId!, nonce, now()))) throw new HttpRefusal(401, CenterRefusal.REPLAYED_NONCE, 'this request was seen before (replayed nonce)');
-        };
-        if (route === 'contents') {
-          body = await ledger.runSpending(spendNonce, async (tx) => {
-            // Read in the transaction: a revocation committed by any instance counts at once.
-            activeStation(await tx.station(stationId!), stationId!);
-            return { contents: await center.listContents(tx) };
-          });
-        } else {
-          const license: License = await ledger.runSpending(spendNonce, async (tx) => {
-            let parsed: unknown;
-            try {
-              parsed = JSON.parse(raw.toString('utf8'));
-            } catch {
-              throw new HttpRefusal(400, CenterRefusal.BAD_REQUEST, 'body is not JSON');
-            }
-            const lr = validateLicenseRequest(parsed);
-            entry.content = lr.contentId;
-            entry.medium = lr.mediumId;
-            entry.scheme = lr.scheme;
-            return center.issueIn(tx, stationId!, lr);
-          });
-          entry.license = license.licenseId;
-          body = license.scheme === 'b' ? sealLicenseB(stationKey, stationId, license) : license;
-        }
+      if (path === '/v1/health' && req.method === 'GET') {
+        entry.route = 'health';
+        answerJson(res, 200, { ok: true, centerId: center.centerId });
+        return;
       }
+      if (path === '/v1/ready' && req.method === 'GET') {
+        entry.route = 'ready';
+        let reason: string | undefined = draining ? 'draining' : undefined;
+        if (!reason) {
+          try {
+            await ping();
+            sawLedger(true);
+          } catch (e) {
+            sawLedger(false, e);
+            reason = `ledger: ${(e as Error).message}`;
+          }
+        }
+        status = reason ? 503 : 200;
+        answerJson(res, status, reason ? { ready: false, reason } : { ready: true });
+        return;
+      }
+      const route = stationRoute(req.method, path);
+      if (!route) throw new HttpRefusal(404, CenterRefusal.NOT_FOUND, `no such endpoint: ${req.method} ${path}`);
+      entry.route = route;
+      const signer: { key?: Buffer; stationId?: string } = {};
+      const nonce = String(req.headers[H.nonce] ?? '');
+      let body: unknown;
+      try {
+        body = await api.handle(route, req, url, raw, entry, signer);
+        if (route === 'license') sawLedger(true);
+      } catch (e) {
+        const a = refusalAnswer(e);
+        status = a.status;
+        entry.code = a.code;
+        if (a.internal) entry.internal = a.internal;
+        if (a.code === 'E_LEDGER_UNAVAILABLE') sawLedger(false, e);
+        body = { error: { code: a.code, message: a.message } };
+      }
+      const text = JSON.stringify(body);
+      // Signed once the request is authenticated, refusals included (docs/protocol.md).
+      const mac = signer.key && signer.stationId ? { [H.responseMac]: responseMac(signer.key, signer.stationId, status, nonce, text).toString('hex') } : {};
+      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...mac });
+      res.end(text);
     } catch (e) {
-      if (e instanceof HttpRefusal) {
-        status = e.status;
-        body = { error: { code: e.code, message: e.message } };
-      } else if (e instanceof RefusedError || e instanceof MocopyError) {
-        status = STATUS_BY_CODE[e.code] ?? 400;
-        body = { error: { code: e.code, message: e.message } };
-      } else {
-        status = 500;
-        body = { error: { code: 'E_INTERNAL', message: 'internal error in the license center' } };
-        entry.internal = (e as Error)?.message;
-      }
+      const a = refusalAnswer(e);
+      status = a.status;
+      entry.code = a.code;
+      if (a.internal) entry.internal = a.internal;
+      if (!res.headersSent) answerJson(res, status, { error: { code: a.code, message: a.message } });
+      else res.destroy();
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const route = entry.route ?? 'other';
+      if (status === 200 && entry.route === 'console') status = res.statusCode;
+      metrics?.request(route, status, seconds);
+      if ((route === 'license' || route === 'contents') && entry.code) metrics?.refused(entry.code);
+      if (entry.fresh && entry.scheme) metrics?.issued(entry.scheme as 'a' | 'b');
+      const { fresh: _f, ...fields } = entry;
+      const line = { reqId, method: req.method, route, path, status, ms: Math.round(seconds * 1e5) / 100, ...fields };
+      if (status >= 500) log.warn(line, 'request');
+      else log.info(line, 'request');
     }
-    const text = JSON.stringify(body);
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store' };
-    if (stationKey && stationId && nonce) headers[H.responseMac] = responseMac(stationKey, stationId, status, nonce, text).toString('hex');
-    res.writeHead(status, headers);
-    res.end(text);
-    entry.status = status;
-    entry.outcome = status < 300 ? 'ok' : (body as { error: { code: string } }).error.code;
-    entry.ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    log(JSON.stringify({ t: new Date().toISOString(), ...entry }));
   };
 
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     inFlight++;
+    metrics?.inflight.inc();
     handle(req, res).finally(() => {
       inFlight--;
+      metrics?.inflight.dec();
       if (inFlight === 0 && idleResolve) idleResolve();
     });
   };
@@ -264,27 +241,53 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
   server.requestTimeout = 15_000;
   server.headersTimeout = 10_000;
   server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port ?? DEFAULT_PORT, o.host ?? '127.0.0.1', () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const addr = await listen(server, o.port ?? DEFAULT_PORT, o.host ?? '127.0.0.1');
+  const url = urlOf(o.tls ? 'https' : 'http', addr);
+
+  let metricsServer: Server | undefined;
+  let metricsUrl: string | undefined = metrics ? url : undefined;
+  if (metrics && o.metricsListen) {
+    metricsServer = createHttpServer((req, res) => {
+      if (req.url === '/metrics' && req.method === 'GET') void serveMetrics(res);
+      else answerJson(res, 404, { error: { code: CenterRefusal.NOT_FOUND, message: 'only GET /metrics here' } });
+    });
+    metricsUrl = urlOf('http', await listen(metricsServer, o.metricsListen.port, o.metricsListen.host));
+  }
+  log.info({ url, metricsUrl, centerId: center.centerId, ledger: ledger.name, console: !!consoleHandler }, 'listening');
+
+  const close = async (opts: { force?: boolean } = {}) => {
+    if (closing && !opts.force) return;
+    closing = true;
+    draining = true;
+    metrics?.ready(false);
+    clearInterval(watch);
+    const stopped = new Promise<void>((r) => server.close(() => r()));
+    server.closeIdleConnections();
+    if (opts.force) server.closeAllConnections();
+    else if (inFlight > 0) await new Promise<void>((r) => (idleResolve = r));
+    server.closeAllConnections();
+    await stopped;
+    if (metricsServer) await new Promise<void>((r) => { metricsServer!.closeAllConnections(); metricsServer!.close(() => r()); });
+    await consoleHandler?.close?.();
+    await center.close(); // the SQLite group commit is flushed before the file closes
+    log.info({ forced: !!opts.force }, 'stopped');
+    await flushCenterLog(log);
+  };
+
   return {
-    url: `${o.tls ? 'https' : 'http'}://${host}:${addr.port}`,
+    url,
     port: addr.port,
+    metricsUrl,
     center,
-    async close() {
-      if (closing) return;
-      closing = true;
-      // Stop accepting, let in-flight requests finish, then close the ledger.
-      const stopped = new Promise<void>((r) => server.close(() => r()));
-      server.closeIdleConnections();
-      if (inFlight > 0) await new Promise<void>((r) => (idleResolve = r));
-      server.closeAllConnections();
-      await stopped;
-      await consoleHandler?.close?.();
-      await center.close();
+    log,
+    async drain(drainMs: number) {
+      if (draining) return;
+      draining = true;
+      metrics?.ready(false);
+      log.info({ drainMs, inFlight }, 'draining');
+      await new Promise((r) => setTimeout(r, drainMs));
+      await close();
     },
+    close,
   };
 }

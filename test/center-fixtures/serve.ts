@@ -1,8 +1,14 @@
-// Runs the license center service for subprocess tests: node --import tsx test/center-fixtures/serve.ts LEDGER PORT
+// Runs the license center service for subprocess tests and benchmarks:
+//   node --import tsx test/center-fixtures/serve.ts LEDGER PORT [quiet|ops FILE|bare]
+// quiet (default): metrics on, log lines dropped; ops: metrics on, JSON log lines appended to FILE (as an
+// operator's log would be); bare: no metrics, no logging (the benchmark's baseline).
 import { serveCenter } from '../../lib/center/server.js';
 
-const [db, port] = process.argv.slice(2);
-const running = await serveCenter({ db: db!, port: Number(port ?? 0), log: () => undefined });
+const [db, port, mode = 'quiet', file] = process.argv.slice(2);
+const running = await serveCenter({
+  db: db!, port: Number(port ?? 0),
+  ...(mode === 'bare' ? { metrics: false, logLevel: 'silent' as const, log: () => undefined } : mode === 'ops' ? { logTo: file!, logFormat: 'json' as const } : { log: () => undefined }),
+});
 process.stdout.write(`${running.url}\n`);
 const stop = () => { void running.close().then(() => process.exit(0)); };
 process.on('SIGTERM', stop);

@@ -10,7 +10,7 @@ export interface OpenLedgerOptions extends SqliteOptions {
 }
 
 export async function openLedger(spec: string, opts: OpenLedgerOptions = {}): Promise<Ledger> {
-  if (isPostgresUrl(spec)) return PostgresLedger.open(spec, opts.poolSize !== undefined ? { poolSize: opts.poolSize } : {});
+  if (isPostgresUrl(spec)) return PostgresLedger.open(spec, { ...(opts.poolSize !== undefined ? { poolSize: opts.poolSize } : {}), ...(opts.observer ? { observer: opts.observer } : {}) });
   return SqliteLedger.open(spec, opts);
 }
 
