@@ -1,8 +1,9 @@
 /** `mocopy center ...`: the license center's ledger and service. */
 import type { Command } from 'commander';
-import { DEFAULT_PORT, exportLedger, importLedger, Ledger, LicenseCenter, parseLogFormat, parseLogLevel, serveCenter, UsageError, validateContentId, writeStationKey } from '../../lib/index.js';
+import { createConsole, DEFAULT_PORT, exportLedger, importLedger, Ledger, LicenseCenter, parseLogFormat, parseLogLevel, serveCenter, UsageError, validateContentId, writeStationKey } from '../../lib/index.js';
 import { jsonOption, info, out, parseListen, printJson } from '../common.js';
 import { parseSchemes } from './master.js';
+import { registerOperator } from './operator.js';
 
 /** The ledger a command works on: --db, else MOCOPY_CENTER_DB (a SQLite path or a postgres:// URL). */
 export function ledgerSpec(o: { db?: string }): string {
@@ -15,6 +16,7 @@ const DB_HELP = 'the center ledger: a SQLite file or postgres://USER@HOST[,HOST2
 
 export function register(program: Command): void {
   const center = program.command('center').description('the license center: ledger, stations, contents, service');
+  registerOperator(center);
   const station = center.command('station').description('copying stations registered with the center');
   station.command('add')
     .argument('<name>', 'a name for the station (shop, place)')
@@ -140,8 +142,9 @@ export function register(program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
     .option('--drain-ms <ms>', 'on SIGTERM, keep serving this long while load balancers see /v1/ready fail', '5000')
     .option('--drain-timeout <ms>', 'on SIGTERM, stop hard (exit 1) if in-flight requests are not answered by then', '30000')
+    .option('--no-console', 'do not serve the operators\' web console under /console/ (docs/console.md)')
     .description('run the license center service (JSON over HTTP, /v1/...; docs/operations.md)')
-    .action(async (o: { db?: string; listen: string; tlsCert?: string; tlsKey?: string; metricsListen?: string; logFormat?: string; logLevel?: string; drainMs: string; drainTimeout: string }) => {
+    .action(async (o: { db?: string; listen: string; tlsCert?: string; tlsKey?: string; metricsListen?: string; logFormat?: string; logLevel?: string; drainMs: string; drainTimeout: string; console: boolean }) => {
       if (!!o.tlsCert !== !!o.tlsKey) throw new UsageError('--tls-cert and --tls-key go together');
       const { host, port } = parseListen(o.listen, DEFAULT_PORT);
       const ms = (v: string, flag: string) => {
@@ -158,8 +161,9 @@ export function register(program: Command): void {
         ...(o.tlsCert && o.tlsKey ? { tls: { cert: o.tlsCert, key: o.tlsKey } } : {}),
         ...(o.metricsListen ? { metricsListen: parseListen(o.metricsListen, 9464) } : {}),
         ...(logFormat ? { logFormat } : {}), ...(logLevel ? { logLevel } : {}),
+        ...(o.console ? { console: (c: LicenseCenter) => createConsole(c) } : {}),
       });
-      info(`license center ${running.center.centerId} listening on ${running.url} (ledger ${running.center.ledger.name}; metrics ${running.metricsUrl}/metrics)`);
+      info(`license center ${running.center.centerId} listening on ${running.url} (ledger ${running.center.ledger.name}; metrics ${running.metricsUrl}/metrics${o.console ? `; console ${running.url}/console/` : ''})`);
       await new Promise<void>((resolve) => {
         let stopping = false;
         // A second signal, or in-flight requests outlasting --drain-timeout: cut the connections and exit 1.
