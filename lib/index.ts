@@ -49,5 +49,6 @@ export { CenterRefusal, type CenterClient, type ContentInfo } from './center/typ
 export * as centerAuth from './center/http-auth.js';
 export { resolveStationSettings, type StationFlags, type StationSettings } from './config.js';
 export { createProgress } from './progress.js';
-export { createConsole, type ConsoleOptions } from './center/console/console.js';
+export type { ConsoleOptions } from './center/console/console.js';
+export { createConsoleLazily } from './center/console/lazy.js';
 export { hashPassword, verifyPassword, generatePassword, OPERATOR_NAME, MIN_PASSWORD_LENGTH } from './center/console/password.js';

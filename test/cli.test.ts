@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { execFileSync, spawn } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultConfigPath, resolveStationSettings } from '../lib/config.js';
@@ -43,7 +44,7 @@ describe('mocopy CLI', function () {
     assert.equal(mocopy(['frobnicate']).code, 2);
   });
 
-  it('copy / open / verify / catalog / center report, with station settings from the environment', () => {
+  it('copy / open / verify / catalog / center report, with station settings from the environment', async () => {
     const disc = w.newDisc('c.mo', '0123456789abcdef');
     const env = { MOCOPY_CENTER_DB: w.ledger, MOCOPY_STATION_KEY: w.stationKeyPath };
     const cat = JSON.parse(mocopy(['catalog', `emu:${w.masterIso}`, '--json']).stdout);
@@ -55,6 +56,17 @@ describe('mocopy CLI', function () {
     const out = join(w.dir, 'app2.out');
     assert.equal(mocopy(['open', `emu:${disc}`, '--content', 'APP-2', '--out', out], env).code, 0);
     assert.equal(statSync(out).size, w.programs['APP-2']!.length);
+    // --out to a FIFO (as to /dev/null or a loader's pipe) writes into it; the FIFO stays a FIFO.
+    const fifo = join(w.dir, 'loader.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const reader = spawn('sh', ['-c', `wc -c < '${fifo}'`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let counted = '';
+    reader.stdout!.on('data', (d) => (counted += d));
+    const readerDone = new Promise((r) => reader.once('exit', r));
+    assert.equal(mocopy(['open', `emu:${disc}`, '--content', 'APP-2', '--out', fifo], env).code, 0);
+    await readerDone;
+    assert.equal(Number(counted.trim()), w.programs['APP-2']!.length);
+    assert.ok(statSync(fifo).isFIFO(), 'the FIFO was written into, not replaced by a file');
     assert.equal(mocopy(['verify', `emu:${disc}`], env).code, 0);
     const rep = JSON.parse(mocopy(['center', 'report', '--db', w.ledger, '--json']).stdout);
     assert.ok(rep.licenses.length >= 1 && rep.billing.length === rep.licenses.length);

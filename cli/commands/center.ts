@@ -1,6 +1,6 @@
 /** `mocopy center ...`: the license center's ledger and service. */
 import type { Command } from 'commander';
-import { createConsole, DEFAULT_PORT, exportLedger, importLedger, Ledger, LicenseCenter, parseLogFormat, parseLogLevel, serveCenter, UsageError, validateContentId, writeStationKey } from '../../lib/index.js';
+import { createConsoleLazily, DEFAULT_PORT, exportLedger, importLedger, Ledger, LicenseCenter, parseLogFormat, parseLogLevel, serveCenter, UsageError, validateContentId, writeStationKey } from '../../lib/index.js';
 import { jsonOption, info, out, parseListen, printJson } from '../common.js';
 import { parseSchemes } from './master.js';
 import { registerOperator } from './operator.js';
@@ -161,7 +161,7 @@ export function register(program: Command): void {
         ...(o.tlsCert && o.tlsKey ? { tls: { cert: o.tlsCert, key: o.tlsKey } } : {}),
         ...(o.metricsListen ? { metricsListen: parseListen(o.metricsListen, 9464) } : {}),
         ...(logFormat ? { logFormat } : {}), ...(logLevel ? { logLevel } : {}),
-        ...(o.console ? { console: (c: LicenseCenter) => createConsole(c) } : {}),
+        ...(o.console ? { console: (c: LicenseCenter) => createConsoleLazily(c) } : {}),
       });
       info(`license center ${running.center.centerId} listening on ${running.url} (ledger ${running.center.ledger.name}; metrics ${running.metricsUrl}/metrics${o.console ? `; console ${running.url}/console/` : ''})`);
       await new Promise<void>((resolve) => {

@@ -1,5 +1,5 @@
 /** `mocopy open TARGET --content ID --out FILE|-`: load a licensed copy for execution (FIG. 6 / FIG. 10). */
-import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, renameSync, rmSync, statSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { openCopy, openDevice, readStationKey, resolveStationSettings } from '../../lib/index.js';
@@ -19,23 +19,35 @@ export function register(program: Command): void {
       const stationKey = settings.stationKeyPath ? readStationKey(settings.stationKeyPath) : undefined;
       const dev = await openDevice(spec, { write: false, ...(o.quirks ? { quirksFile: o.quirks } : {}) });
       const toStdout = o.out === '-';
-      const tmp = toStdout ? '' : `${o.out}.partial-${process.pid}`;
-      const sink = toStdout ? process.stdout : createWriteStream(tmp, { mode: 0o600 });
+      // A device, FIFO or socket (/dev/null, a pipe to a loader) is written in place: renaming a finished file
+      // over it would replace the device itself. Only a regular file (or a new one) goes through a temporary.
+      const special = !toStdout && isSpecialFile(o.out);
+      const tmp = toStdout || special ? '' : `${o.out}.partial-${process.pid}`;
+      const sink = toStdout ? process.stdout : createWriteStream(special ? o.out : tmp, special ? { flags: 'w' } : { mode: 0o600 });
       try {
         const r = await openCopy({ target: dev, contentId: o.content, ...(stationKey ? { stationKey } : {}), out: sink, onEvent: (e) => { if (!o.json && !toStdout) info(`${e.step}: ${e.message}`); } });
         if (!toStdout) {
           sink.end();
           await finished(sink);
-          renameSync(tmp, o.out);
+          if (tmp) renameSync(tmp, o.out);
         }
         if (o.json && !toStdout) printJson({ ok: true, content: o.content, scheme: r.scheme, bytes: r.bytes, out: o.out });
         else if (!toStdout) info(`opened ${o.content} (${r.bytes} bytes, scheme ${r.scheme.toUpperCase()}) to ${o.out}`);
       } catch (e) {
         // A refused or failed open leaves no partial plaintext behind.
-        if (!toStdout) { sink.destroy(); rmSync(tmp, { force: true }); }
+        if (!toStdout) { sink.destroy(); if (tmp) rmSync(tmp, { force: true }); }
         throw e;
       } finally {
         await dev.close();
       }
     });
+}
+
+function isSpecialFile(path: string): boolean {
+  try {
+    const st = statSync(path);
+    return !st.isFile() && !st.isDirectory();
+  } catch {
+    return false; // a new file
+  }
 }

@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import Mocha from 'mocha';
 import { ExitCode, RefusedError, UsageError } from '../../lib/errors.js';
 import { TargetDisc } from '../../lib/target/disc.js';
 import * as cdb from '../../lib/scsi/cdb.js';
@@ -115,6 +114,8 @@ async function runSuite(rig: Rig): Promise<TestResult[]> {
   process.env.MOCOPY_HIL_RIG = JSON.stringify(rig);
   const here = fileURLToPath(import.meta.url);
   const suite = join(here, '..', '..', 'suite', here.endsWith('.ts') ? 'suite.spec.ts' : 'suite.spec.js');
+  // Loaded here, not at the top: every mocopy command imports this file, and only `hil run` needs mocha.
+  const { default: Mocha } = await import('mocha');
   const mocha = new Mocha({ timeout: 120_000, reporter: 'dot' });
   mocha.addFile(suite);
   await mocha.loadFilesAsync();

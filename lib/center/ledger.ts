@@ -5,7 +5,7 @@ import type { Ledger as LedgerInterface } from './ledger/types.js';
 export * from './ledger/types.js';
 export { openLedger, migrateLedger, type OpenLedgerOptions } from './ledger/open.js';
 export { SqliteLedger } from './ledger/sqlite.js';
-export { PostgresLedger } from './ledger/postgres.js';
+export type { PostgresLedger } from './ledger/postgres.js'; // the class loads node-postgres: import it from ledger/postgres.js
 export { isPostgresUrl, redactPostgresUrl, parsePostgresUrl } from './ledger/pg-url.js';
 export { LATEST_SCHEMA } from './ledger/migrations.js';
 

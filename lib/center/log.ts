@@ -3,7 +3,7 @@
  * (the default when stdout is not a terminal) or `time LEVEL event key=value…` for a person at a terminal.
  * Callers pass only the fields below: key material, MACs, nonces and license bodies are never given to it.
  */
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { UsageError } from '../errors.js';
 
 export type LogFormat = 'json' | 'text';
@@ -46,7 +46,9 @@ export function textLine(json: string): string {
   return [time, LEVEL_NAMES[level as number] ?? level, msg, ...fields].join(' ');
 }
 
-export function createCenterLog(o: CenterLogOptions = {}): Logger {
+/** pino is loaded by the center service only: the station's commands never pay for it. */
+export async function createCenterLog(o: CenterLogOptions = {}): Promise<Logger> {
+  const { pino } = await import('pino');
   const format = o.format ?? (process.stdout.isTTY ? 'text' : 'json');
   const opts = { level: o.level ?? 'info', base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
   if (!o.sink && format === 'json') {

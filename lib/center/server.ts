@@ -20,7 +20,7 @@ import { LicenseCenter } from './center.js';
 import { H, responseMac } from './http-auth.js';
 import type { OpenLedgerOptions } from './ledger.js';
 import { createCenterLog, flushCenterLog, type LogFormat, type LogLevel } from './log.js';
-import { CenterMetrics } from './metrics.js';
+import type { CenterMetrics } from './metrics.js';
 import { HttpRefusal, readBody, refusalAnswer, StationApi, stationRoute, type StationEntry } from './station-api.js';
 import { CenterRefusal } from './types.js';
 
@@ -91,8 +91,9 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
 const urlOf = (scheme: string, a: AddressInfo) => `${scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
 
 export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
-  const log = createCenterLog({ ...(o.logFormat ? { format: o.logFormat } : o.log ? { format: 'json' } : {}), ...(o.logLevel ? { level: o.logLevel } : {}), ...(o.log ? { sink: o.log } : {}), ...(o.logTo !== undefined ? { to: o.logTo } : {}) });
-  const metrics = o.metrics === false ? undefined : new CenterMetrics();
+  const log = await createCenterLog({ ...(o.logFormat ? { format: o.logFormat } : o.log ? { format: 'json' } : {}), ...(o.logLevel ? { level: o.logLevel } : {}), ...(o.log ? { sink: o.log } : {}), ...(o.logTo !== undefined ? { to: o.logTo } : {}) });
+  // prom-client is loaded by the service only (the station's commands import this module too).
+  const metrics: CenterMetrics | undefined = o.metrics === false ? undefined : new (await import('./metrics.js')).CenterMetrics();
   const observer = metrics && { commit: (s: number, n: number) => metrics.commit(s, n, !o.db.match(/^postgres(ql)?:\/\//i)) };
   const center = await LicenseCenter.open(o.db, { ...o.ledger, create: false, ...(observer ? { observer } : {}) });
   const ledger = center.ledger;

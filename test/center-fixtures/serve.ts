@@ -5,8 +5,10 @@
 import { serveCenter } from '../../lib/center/server.js';
 
 const [db, port, mode = 'quiet', file] = process.argv.slice(2);
+// MOCOPY_GROUP_WINDOW_MS: a fixed group-commit window instead of the adaptive one (for the benchmark's comparison).
+const windowMs = process.env.MOCOPY_GROUP_WINDOW_MS ? Number(process.env.MOCOPY_GROUP_WINDOW_MS) : undefined;
 const running = await serveCenter({
-  db: db!, port: Number(port ?? 0),
+  db: db!, port: Number(port ?? 0), ...(windowMs !== undefined ? { ledger: { windowMs } } : {}),
   ...(mode === 'bare' ? { metrics: false, logLevel: 'silent' as const, log: () => undefined } : mode === 'ops' ? { logTo: file!, logFormat: 'json' as const } : { log: () => undefined }),
 });
 process.stdout.write(`${running.url}\n`);

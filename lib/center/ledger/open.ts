@@ -1,6 +1,5 @@
 /** One spec opens either backend: a file path is SQLite, a postgres:// URL is PostgreSQL. */
 import { isPostgresUrl } from './pg-url.js';
-import { PostgresLedger } from './postgres.js';
 import { SqliteLedger, type SqliteOptions } from './sqlite.js';
 import type { Ledger } from './types.js';
 
@@ -10,7 +9,8 @@ export interface OpenLedgerOptions extends SqliteOptions {
 }
 
 export async function openLedger(spec: string, opts: OpenLedgerOptions = {}): Promise<Ledger> {
-  if (isPostgresUrl(spec)) return PostgresLedger.open(spec, { ...(opts.poolSize !== undefined ? { poolSize: opts.poolSize } : {}), ...(opts.observer ? { observer: opts.observer } : {}) });
+  // node-postgres is loaded only for a PostgreSQL ledger: a station or a SQLite center never pays for it.
+  if (isPostgresUrl(spec)) return (await import('./postgres.js')).PostgresLedger.open(spec, { ...(opts.poolSize !== undefined ? { poolSize: opts.poolSize } : {}), ...(opts.observer ? { observer: opts.observer } : {}) });
   return SqliteLedger.open(spec, opts);
 }
 
@@ -19,7 +19,7 @@ export async function openLedger(spec: string, opts: OpenLedgerOptions = {}): Pr
  * PostgreSQL database). Safe to run while instances serve: each step runs once, under a lock.
  */
 export async function migrateLedger(spec: string): Promise<{ from: number; to: number }> {
-  if (isPostgresUrl(spec)) return PostgresLedger.migrate(spec);
+  if (isPostgresUrl(spec)) return (await import('./postgres.js')).PostgresLedger.migrate(spec);
   const l = SqliteLedger.open(spec);
   const r = l.migrated;
   await l.close();

@@ -39,7 +39,11 @@ interface Item {
 
 export interface SqliteOptions {
   create?: boolean;
-  /** How long the first transaction of a batch waits for company (ms); 0 = only those queued in the same turn. */
+  /**
+   * How long the first transaction of a batch waits for company (ms). Default: adaptive — no wait: the batch
+   * commits in the next turn of the event loop with every request that reached the ledger in this one. Under
+   * load, requests that arrive while a commit's fsync holds the loop are read in one turn and share the next.
+   */
   windowMs?: number;
   maxBatch?: number;
   observer?: LedgerObserver;
@@ -55,7 +59,7 @@ export class SqliteLedger implements Ledger {
   private readonly secret: Buffer;
   private readonly km: Buffer;
   private pending: Item[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private batchOpen: Promise<void> | undefined;
   private lastPrune = 0;
   private readonly tx: LedgerTx;
@@ -256,18 +260,24 @@ export class SqliteLedger implements Ledger {
       this.pending.push({ spend, fn, resolve: resolve as (v: unknown) => void, reject });
       if (this.batchOpen) return; // the running flush takes it next
       if (this.pending.length >= (this.opts.maxBatch ?? 256)) {
-        if (this.timer) clearTimeout(this.timer);
-        this.timer = undefined;
+        this.clearTimer();
         setImmediate(() => void this.flush());
       } else if (!this.timer) {
-        this.timer = setTimeout(() => void this.flush(), this.opts.windowMs ?? 2);
+        this.timer = this.opts.windowMs ? setTimeout(() => void this.flush(), this.opts.windowMs) : setImmediate(() => void this.flush());
       }
     });
   }
 
-  private async flush(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
+  private clearTimer(): void {
+    if (this.timer) {
+      clearTimeout(this.timer as NodeJS.Timeout);
+      clearImmediate(this.timer as NodeJS.Immediate);
+    }
     this.timer = undefined;
+  }
+
+  private async flush(): Promise<void> {
+    this.clearTimer();
     if (this.batchOpen) return;
     let done!: () => void;
     this.batchOpen = new Promise<void>((r) => (done = r));
