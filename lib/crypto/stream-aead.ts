@@ -12,7 +12,7 @@
  *   16 8  plaintext length      24 7 nonce prefix    31 1 reserved
  *   32 32 stream ID (SHA-256 of the content ID, binds the program to its catalog entry)
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, type CipherGCM as Cipher, type DecipherGCM as Decipher } from 'node:crypto';
 import { IntegrityError } from './errors.js';
 
 export const HEADER_BYTES = 64;
@@ -123,57 +123,69 @@ export function decryptChunkAt(key: Uint8Array, h: StreamHeader, index: number, 
   return out;
 }
 
-/** Re-slices a byte stream into pieces of exactly `size` bytes (last one shorter). */
-async function* rechunk(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let have = 0;
-  for await (const p of source) {
-    let piece = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-    while (have + piece.length >= size) {
-      const take = size - have;
-      parts.push(piece.subarray(0, take));
-      yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
-      piece = piece.subarray(take);
-      parts = [];
-      have = 0;
-    }
-    if (piece.length) {
-      // Copy: the producer may reuse its buffer after we return to it.
-      parts.push(Buffer.from(piece));
-      have += piece.length;
-    }
-  }
-  if (have > 0) yield Buffer.concat(parts, have);
+function asBuffer(p: Uint8Array): Buffer {
+  return Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
 }
 
-/** The ciphertext and tag of one chunk as two pieces (no copy to join them). */
-function encryptChunkPieces(key: Uint8Array, h: StreamHeader, index: number, plain: Uint8Array): [Buffer, Buffer] {
-  const final = index === chunkCount(h.plainLength) - 1;
-  const c = createCipheriv('aes-256-gcm', key, nonce(h, index, final));
-  c.setAAD(h.bytes);
-  const body = c.update(plain);
-  c.final();
-  return [body, c.getAuthTag()];
+/** Plaintext length of chunk `index` (all full but the last). */
+function plainChunkLength(h: StreamHeader, n: number, index: number): number {
+  return index < n - 1 ? PLAIN_CHUNK : h.plainLength - (n - 1) * PLAIN_CHUNK;
 }
 
 /**
- * Encrypts a plaintext stream of exactly `header.plainLength` bytes: yields the header sector, then each
- * chunk's ciphertext and its tag as separate pieces (consumers treat the output as a byte stream).
+ * Encrypts a plaintext stream of exactly `header.plainLength` bytes: yields the header sector, then the
+ * ciphertext and each chunk's tag as separate pieces (consumers treat the output as a byte stream).
+ *
+ * Streaming, without re-slicing the input: each source piece goes straight into the chunk's cipher with
+ * `update()` (a piece that straddles a chunk boundary is split by `subarray`, never copied), so the only
+ * copy of the plaintext is the encryption itself. The source's buffers are done with before the next is
+ * asked for (a producer may recycle them). One cipher object per chunk: node:crypto cannot re-key an
+ * existing GCM cipher with a new nonce.
  */
 export async function* encryptStream(key: Uint8Array, header: StreamHeader, source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
   const sector = Buffer.alloc(HEADER_SECTOR);
   header.bytes.copy(sector);
   yield sector;
   const n = chunkCount(header.plainLength);
+  const iv = Buffer.alloc(12);
+  header.noncePrefix.copy(iv, 0);
   let index = 0;
   let total = 0;
-  for await (const plain of rechunk(source, PLAIN_CHUNK)) {
-    total += plain.length;
+  let cipher: Cipher | null = null;
+  let want = 0; // plaintext bytes of the current chunk
+  let got = 0; // of which already encrypted
+  const open = (): Cipher => {
+    iv.writeUInt32BE(index, 7);
+    iv[11] = index === n - 1 ? 1 : 0;
+    const c = createCipheriv('aes-256-gcm', key, iv);
+    c.setAAD(header.bytes);
+    want = plainChunkLength(header, n, index);
+    got = 0;
+    return c;
+  };
+  for await (const p of source) {
+    let piece = asBuffer(p);
+    total += piece.length;
     if (total > header.plainLength) throw new RangeError(`plaintext is longer than the ${header.plainLength} bytes announced`);
-    yield* encryptChunkPieces(key, header, index++, plain);
+    while (piece.length > 0) {
+      const c: Cipher = cipher ?? (cipher = open());
+      const take = Math.min(want - got, piece.length);
+      const body = c.update(take === piece.length ? piece : piece.subarray(0, take));
+      got += take;
+      piece = piece.subarray(take);
+      if (body.length) yield body;
+      if (got === want) {
+        c.final();
+        yield c.getAuthTag();
+        cipher = null;
+        index++;
+      }
+    }
   }
   if (header.plainLength === 0) {
-    yield* encryptChunkPieces(key, header, 0, Buffer.alloc(0));
+    const c = open();
+    c.final();
+    yield c.getAuthTag();
     index = 1;
   }
   if (total !== header.plainLength || index !== n) throw new RangeError(`plaintext ended after ${total} of ${header.plainLength} bytes`);
@@ -185,40 +197,114 @@ export interface DecryptOptions {
   purpose?: number;
 }
 
-/** Decrypts a stream (header sector + chunks), verifying everything; throws IntegrityError naming the chunk. */
+/**
+ * Decrypts a stream (header sector + chunks), verifying everything; throws IntegrityError naming the chunk.
+ *
+ * Streaming, without joining the input into whole chunks: every piece of ciphertext goes straight into
+ * the chunk's decipher (`update()`), only the 16 tag bytes are kept aside. A chunk's plaintext is yielded
+ * (as the one or few pieces `update()` returned) only after its tag verified — nothing unauthenticated is
+ * ever released. Each input buffer is done with before the next is asked for (the reader may recycle it).
+ */
 export async function* decryptStream(key: Uint8Array, source: AsyncIterable<Uint8Array>, opts: DecryptOptions = {}): AsyncGenerator<Buffer> {
   const it = source[Symbol.asyncIterator]();
   // Header sector first.
   let pending: Buffer[] = [];
   let have = 0;
-  let done = false;
+  let ended = false;
   while (have < HEADER_SECTOR) {
     const r = await it.next();
-    if (r.done) { done = true; break; }
-    const b = Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
-    pending.push(b);
+    if (r.done) { ended = true; break; }
+    const b = asBuffer(r.value);
+    // A header split over pieces is kept by copy: the reader may recycle a piece once the next is asked for.
+    pending.push(have + b.length < HEADER_SECTOR ? Buffer.from(b) : b);
     have += b.length;
   }
-  const head = Buffer.concat(pending, have);
+  const head = pending.length === 1 ? pending[0]! : Buffer.concat(pending, have);
+  pending = [];
   const h = parseStreamHeader(head);
   if (opts.streamId && !h.streamId.equals(opts.streamId)) throw new IntegrityError('encrypted program: it belongs to another content ID (stream ID mismatch)', undefined, { streamOffset: 0 });
   if (opts.purpose !== undefined && h.purpose !== opts.purpose) throw new IntegrityError(`encrypted program: unexpected purpose ${h.purpose}`, undefined, { streamOffset: 0 });
-  const rest = head.subarray(HEADER_SECTOR);
-  async function* remaining(): AsyncGenerator<Uint8Array> {
-    if (rest.length) yield rest;
-    if (done) return;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield r.value;
-    }
-  }
+
   const n = chunkCount(h.plainLength);
+  const iv = Buffer.alloc(12);
+  h.noncePrefix.copy(iv, 0);
+  const tag = Buffer.alloc(TAG_BYTES);
+  let tagIn: Buffer | null = null;
   let index = 0;
-  for await (const chunk of rechunk(remaining(), CIPHER_CHUNK)) {
-    if (index >= n) throw new IntegrityError(`encrypted program: extra data after the final chunk ${n - 1}`, undefined, { streamOffset: chunkOffset(index) });
-    yield decryptChunkAt(key, h, index, chunk);
+  let decipher: Decipher | null = null;
+  let want = 0; // ciphertext bytes of the current chunk, tag included
+  let body = 0; // of which ciphertext proper
+  let got = 0; // bytes of the current chunk seen so far
+  let over = 0; // bytes seen past a short final chunk (an error once the stream ends or they fill a chunk)
+  let plain: Buffer[] = [];
+  const at = (): { streamOffset: number } => ({ streamOffset: chunkOffset(index) });
+  const lengthError = (seen: number): IntegrityError =>
+    new IntegrityError(`encrypted program: chunk ${index} has ${seen} bytes, expected ${want} (truncated or altered)`, undefined, at());
+  const open = (): Decipher => {
+    iv.writeUInt32BE(index, 7);
+    iv[11] = index === n - 1 ? 1 : 0;
+    const d = createDecipheriv('aes-256-gcm', key, iv);
+    d.setAAD(h.bytes);
+    want = cipherChunkLength(h, index);
+    body = want - TAG_BYTES;
+    got = 0;
+    return d;
+  };
+  /** Verifies the current chunk's tag; returns its plaintext pieces. */
+  const close = (): Buffer[] => {
+    const d = decipher!;
+    d.setAuthTag(tagIn ? tagIn.subarray(0, TAG_BYTES) : tag);
+    tagIn = null;
+    try {
+      d.final();
+    } catch {
+      throw new IntegrityError(`encrypted program: chunk ${index} failed authentication (wrong key, or the data was altered, reordered or truncated)`, undefined, at());
+    }
+    const out = plain;
+    plain = [];
+    decipher = null;
     index++;
+    return out;
+  };
+
+  let piece: Buffer = head.subarray(HEADER_SECTOR);
+  for (;;) {
+    while (piece.length > 0) {
+      if (index >= n) throw new IntegrityError(`encrypted program: extra data after the final chunk ${n - 1}`, undefined, at());
+      if (decipher === null) decipher = open();
+      if (got === want) {
+        // Past a short final chunk: as many bytes as would have made up a chunk decide the message.
+        over += piece.length;
+        if (want + over >= CIPHER_CHUNK) throw lengthError(CIPHER_CHUNK);
+        piece = piece.subarray(piece.length);
+        break;
+      }
+      if (got < body) {
+        const take = Math.min(body - got, piece.length);
+        const out = decipher.update(take === piece.length ? piece : piece.subarray(0, take));
+        if (out.length) plain.push(out);
+        got += take;
+        piece = piece.subarray(take);
+        continue;
+      }
+      const take = Math.min(want - got, piece.length);
+      // The whole tag in this piece of a chunk that closes right here: no copy (it is used before the next
+      // piece is asked for). A short final chunk closes at the end of the stream: its tag is copied.
+      if (take === TAG_BYTES && want === CIPHER_CHUNK) tagIn = piece;
+      else piece.copy(tag, got - body, 0, take);
+      got += take;
+      piece = piece.subarray(take);
+      // A full chunk is closed at once; a short (final) one only at the end of the stream, once its length is sure.
+      if (got === want && want === CIPHER_CHUNK) for (const b of close()) yield b;
+    }
+    if (ended) break;
+    const r = await it.next();
+    if (r.done) break;
+    piece = asBuffer(r.value);
   }
-  if (index < n) throw new IntegrityError(`encrypted program: truncated: chunk ${index} of ${n} is missing`, undefined, { streamOffset: chunkOffset(index) });
+  if (decipher !== null) {
+    if (got !== want || over > 0) throw lengthError(got + over);
+    for (const b of close()) yield b;
+  }
+  if (index < n) throw new IntegrityError(`encrypted program: truncated: chunk ${index} of ${n} is missing`, undefined, at());
 }
