@@ -1,5 +1,6 @@
 /** Hostile input at the license center (issue 17): replays of refused requests, station-name probing. */
 import { strict as assert } from 'node:assert';
+import { request as httpRequest } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { centerAuth, LicenseCenter, Ledger, serveCenter, type RunningCenter } from '../lib/index.js';
@@ -74,6 +75,15 @@ for (const backend of LEDGER_BACKENDS) describe(`hostile input: the license cent
     const withQuery = await fetch(running.url + '/v1/licenses?price=0', { method: 'POST', body: r.body, headers: r.headers });
     assert.equal(withQuery.status, 400);
     assert.match(await withQuery.text(), /query string/);
+    // A target that only normalises to the path ('/v1/./licenses') is refused: the MAC covers what was sent.
+    const dotted = signed(body);
+    const status = await new Promise<number>((resolve, reject) => {
+      const u = new URL(running.url);
+      const rq = httpRequest({ host: u.hostname, port: u.port, method: 'POST', path: '/v1/./licenses', headers: dotted.headers }, (res) => { res.resume(); resolve(res.statusCode!); });
+      rq.on('error', reject);
+      rq.end(dotted.body);
+    });
+    assert.equal(status, 400);
     const badNonce = signed(body);
     badNonce.headers[H.nonce] = badNonce.headers[H.nonce]!.toUpperCase();
     const res = await send(badNonce);
