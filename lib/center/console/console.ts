@@ -46,6 +46,7 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const STATIC: Record<string, { type: string; body: Buffer }> = {
   'console.css': { type: 'text/css; charset=utf-8', body: readFileSync(`${here}static/console.css`) },
   'console.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(`${here}static/console.js`) },
+  'favicon.svg': { type: 'image/svg+xml', body: readFileSync(`${here}static/favicon.svg`) },
 };
 
 interface Who extends ConsoleSession { tokenHash: string; csrf: string }
@@ -254,7 +255,7 @@ export async function createConsole(center: LicenseCenter, opts: ConsoleOptions 
       title: 'Licenses', f, error, stations, contents,
       rows: await Promise.all(rows.map(liveRow)),
       live: !after && !error,
-      eventsHref: `/console/events${fq ? `?${fq}` : ''}`,
+      eventsHref: `/console/events?${new URLSearchParams({ ...Object.fromEntries(new URLSearchParams(fq)), since: encodeCursor(rows[0] ? { issuedAt: rows[0].issuedAt, id: rows[0].id } : { issuedAt: new Date(now()).toISOString(), id: '-' }) })}`,
       csvHref: `/console/licenses.csv${fq ? `?${fq}` : ''}`,
       nextHref: more && last ? `/console/licenses?${new URLSearchParams({ ...Object.fromEntries(new URLSearchParams(fq)), after: encodeCursor({ issuedAt: last.issuedAt, id: last.id }) })}` : undefined,
     }));
@@ -276,20 +277,38 @@ export async function createConsole(center: LicenseCenter, opts: ConsoleOptions 
       for (const r of rows) chunk += [r.id, r.requestId, r.stationId, r.contentId, r.mediumId, r.scheme, r.issuedAt, r.billId, r.amount, r.billedAt].map(csvField).join(',') + '\n';
       const last = rows[rows.length - 1]!;
       after = { issuedAt: last.issuedAt, id: last.id };
-      if (!res.write(chunk)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+      if (!res.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
       if (res.destroyed) return;
       if (rows.length < EXPORT_CHUNK) break;
     }
     res.end();
   }
 
-  function events(req: IncomingMessage, res: ServerResponse, who: Who, url: URL): void {
+  /**
+   * A page's live feed. `since` is the newest license the page was rendered with: the licenses after it are sent
+   * first (those issued between the page and this stream), then whatever the poller finds. The page's script
+   * drops a license it shows already.
+   */
+  async function events(req: IncomingMessage, res: ServerResponse, who: Who, url: URL): Promise<void> {
     const { filter } = licenseFilter(url.searchParams);
+    const since = decodeCursor(url.searchParams.get('since')) ?? { issuedAt: new Date(now()).toISOString(), id: '' };
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
     res.write('retry: 1000\n\n');
+    if (!live.size) {
+      // Nobody was watching, so the poller did not follow the ledger: it starts again from the newest license.
+      cursor = undefined;
+      recent.clear();
+    }
     const l: Live = { filter, res, tokenHash: who.tokenHash, checkedMs: now() };
     live.add(l);
     req.on('close', () => live.delete(l));
+    for (const r of await ledger.licensePage(filter, { order: 'asc', limit: PAGE_SIZE, after: since })) res.write(`event: license\ndata: ${JSON.stringify(await liveRow(r))}\n\n`);
     void poll();
   }
 
