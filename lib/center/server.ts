@@ -264,12 +264,13 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
     clearInterval(watch);
     const stopped = new Promise<void>((r) => server.close(() => r()));
     server.closeIdleConnections();
+    // The console's live feeds never finish on their own: end them before waiting for what is in flight.
+    await consoleHandler?.close?.();
     if (opts.force) server.closeAllConnections();
     else if (inFlight > 0) await new Promise<void>((r) => (idleResolve = r));
     server.closeAllConnections();
     await stopped;
     if (metricsServer) await new Promise<void>((r) => { metricsServer!.closeAllConnections(); metricsServer!.close(() => r()); });
-    await consoleHandler?.close?.();
     await center.close(); // the SQLite group commit is flushed before the file closes
     log.info({ forced: !!opts.force }, 'stopped');
     await flushCenterLog(log);
