@@ -180,11 +180,14 @@ describe('ledger schema migrations and export/import', function () {
         for (const x of issued) x.l = await c.issue(w.station.stationId, x.r);
         await c.revokeStation((await c.addStation('closed shop')).stationId);
         await c.registerContent({ contentId: 'APP-2', name: 'Program APP-2', schemes: ['a', 'b'], price: 2500 });
+        // An operator and what the console audited: they move with the ledger.
+        await c.ledger.addOperator({ name: 'alice', role: 'admin', passwordHash: 'scrypt$test$hash', createdAt: new Date().toISOString(), passwordChangedAt: new Date().toISOString() }, { operator: 'cli:test', address: 'local' });
+        await c.ledger.setContentPrice('APP-1', 1700, { operator: 'alice', address: '127.0.0.1' });
       });
       const file = join(w.dir, 'ledger.export.json');
       const ex = mocopy(['center', 'export', '--db', w.ledger, '--out', file, '--json']);
       assert.equal(ex.code, 0, ex.stderr);
-      assert.deepEqual(JSON.parse(ex.stdout), { file, stations: 2, contents: 2, licenses: 40, billing: 40 });
+      assert.deepEqual(JSON.parse(ex.stdout), { file, stations: 2, contents: 2, licenses: 40, billing: 40, operators: 1, auditLog: 2 });
       const { statSync } = await import('node:fs');
       assert.equal(statSync(file).mode & 0o077, 0, 'the export holds secrets: mode 0600');
       assert.equal(mocopy(['center', 'export', '--db', w.ledger, '--out', file]).code, 2, 'never written over an existing file');
@@ -194,7 +197,7 @@ describe('ledger schema migrations and export/import', function () {
       const url = pgs.url(db);
       const im = mocopy(['center', 'import', '--db', url, '--in', file, '--json'], {});
       assert.equal(im.code, 0, im.stderr);
-      assert.deepEqual(JSON.parse(im.stdout), { stations: 2, contents: 2, licenses: 40, billing: 40 });
+      assert.deepEqual(JSON.parse(im.stdout), { stations: 2, contents: 2, licenses: 40, billing: 40, operators: 1, auditLog: 2 });
       assert.deepEqual(await ledgerReport(url), await ledgerReport(w.ledger), 'the same report from both backends');
       assert.equal(mocopy(['center', 'import', '--db', url, '--in', file]).code, 2, 'import only into an empty ledger');
 

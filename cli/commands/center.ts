@@ -120,7 +120,7 @@ export function register(program: Command): void {
     .action(async (o: { db?: string; out: string; json?: boolean }) => {
       const counts = await exportLedger(ledgerSpec(o), o.out);
       if (o.json) return printJson({ file: o.out, ...counts });
-      out(`exported ${counts.stations} station(s), ${counts.contents} content(s), ${counts.licenses} license(s), ${counts.billing} bill(s) to ${o.out}`);
+      out(`exported ${counts.stations} station(s), ${counts.contents} content(s), ${counts.licenses} license(s), ${counts.billing} bill(s), ${counts.operators} operator(s), ${counts.auditLog} audit row(s) to ${o.out}`);
     });
   center.command('import')
     .option('--db <ledger>', DB_HELP)
@@ -130,7 +130,7 @@ export function register(program: Command): void {
     .action(async (o: { db?: string; in: string; json?: boolean }) => {
       const counts = await importLedger(ledgerSpec(o), o.in);
       if (o.json) return printJson(counts);
-      out(`imported ${counts.stations} station(s), ${counts.contents} content(s), ${counts.licenses} license(s), ${counts.billing} bill(s); read back and compared: identical`);
+      out(`imported ${counts.stations} station(s), ${counts.contents} content(s), ${counts.licenses} license(s), ${counts.billing} bill(s), ${counts.operators} operator(s), ${counts.auditLog} audit row(s); read back and compared: identical`);
     });
   center.command('serve')
     .option('--db <ledger>', DB_HELP)

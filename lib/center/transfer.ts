@@ -9,9 +9,13 @@ import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { FormatError, MocopyError, ExitCode } from '../errors.js';
 import { migrateLedger, openLedger, type LedgerDump } from './ledger.js';
 
-export interface TransferCounts { stations: number; contents: number; licenses: number; billing: number }
+export interface TransferCounts { stations: number; contents: number; licenses: number; billing: number; operators: number; auditLog: number }
 
-const counts = (d: LedgerDump): TransferCounts => ({ stations: d.stations.length, contents: d.contents.length, licenses: d.licenses.length, billing: d.billing.length });
+// Console sessions, sign-in failure counters and pending key downloads are not moved: operators sign in again.
+const counts = (d: LedgerDump): TransferCounts => ({
+  stations: d.stations.length, contents: d.contents.length, licenses: d.licenses.length, billing: d.billing.length,
+  operators: d.operators?.length ?? 0, auditLog: d.auditLog?.length ?? 0,
+});
 
 export async function exportLedger(spec: string, file: string): Promise<TransferCounts> {
   const l = await openLedger(spec, { create: false });
@@ -42,7 +46,8 @@ function readDump(file: string): LedgerDump {
   } catch (e) {
     throw new FormatError(`${file} is not a ledger export: ${(e as Error).message}`);
   }
-  if (d?.format !== 'mocopy-ledger-export' || d.version !== 1 || ![d.stations, d.contents, d.licenses, d.billing].every(Array.isArray) || typeof d.meta !== 'object') {
+  if (d?.format !== 'mocopy-ledger-export' || d.version !== 1 || ![d.stations, d.contents, d.licenses, d.billing].every(Array.isArray) || typeof d.meta !== 'object'
+    || ![d.operators ?? [], d.auditLog ?? []].every(Array.isArray)) {
     throw new FormatError(`${file} is not a mocopy ledger export (format mocopy-ledger-export, version 1)`);
   }
   return d;
@@ -55,7 +60,7 @@ export async function importLedger(spec: string, file: string): Promise<Transfer
   try {
     await l.load(d);
     const back = await l.dump();
-    const strip = (x: LedgerDump) => ({ ...x, schemaVersion: 0, meta: { ...x.meta, schema_version: '' } });
+    const strip = (x: LedgerDump) => ({ ...x, schemaVersion: 0, meta: { ...x.meta, schema_version: '' }, operators: x.operators ?? [], auditLog: x.auditLog ?? [] });
     if (!isDeepStrictEqual(strip(back), strip(d))) throw new MocopyError('E_IMPORT_MISMATCH', `the ledger ${l.name} does not read back as ${file}: the import is incomplete`, { exitCode: ExitCode.INTERNAL });
     return counts(back);
   } finally {

@@ -424,7 +424,9 @@ export class PostgresLedger implements Ledger {
           const b = toBillingLine(r);
           return { id: b.id, licenseId: b.licenseId, stationId: b.stationId, contentId: b.contentId, amount: b.amount, billedAt: b.billedAt };
         });
-        return { format: 'mocopy-ledger-export' as const, version: 1 as const, schemaVersion: Number(Buffer.from(meta.schema_version ?? '', 'hex').toString()), meta, stations, contents, licenses, billing };
+        const operators = ((await q('SELECT * FROM operators ORDER BY name COLLATE "C"')).rows as DbOperator[]).map(toOperator);
+        const auditLog = ((await q('SELECT * FROM audit_log ORDER BY id')).rows as AuditRow[]).map((r) => ({ ...r, id: Number(r.id) }));
+        return { format: 'mocopy-ledger-export' as const, version: 1 as const, schemaVersion: Number(Buffer.from(meta.schema_version ?? '', 'hex').toString()), meta, stations, contents, licenses, billing, operators, auditLog };
       } finally {
         await q('COMMIT').catch(() => undefined);
       }
@@ -445,6 +447,9 @@ export class PostgresLedger implements Ledger {
         for (const c of d.contents) await q('INSERT INTO contents (id, name, schemes, price, created_at) VALUES ($1, $2, $3, $4, $5)', [c.id, c.name, c.schemes.join(','), c.price, c.createdAt]);
         for (const l of d.licenses) await q('INSERT INTO licenses (id, request_id, station_id, content_id, medium_id, scheme, response, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [l.id, l.requestId, l.stationId, l.contentId, l.mediumId, l.scheme, JSON.stringify(l.response), l.issuedAt], 'load-license');
         for (const b of d.billing) await q('INSERT INTO billing (id, license_id, station_id, content_id, amount, billed_at) VALUES ($1, $2, $3, $4, $5, $6)', [b.id, b.licenseId, b.stationId, b.contentId, b.amount, b.billedAt], 'load-bill');
+        for (const o of d.operators ?? []) await q('INSERT INTO operators (name, role, password_hash, created_at, password_changed_at) VALUES ($1, $2, $3, $4, $5)', [o.name, o.role, o.passwordHash, o.createdAt, o.passwordChangedAt]);
+        for (const a of d.auditLog ?? []) await q('INSERT INTO audit_log (id, at, operator, address, action, target, before, after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [a.id, a.at, a.operator, a.address, a.action, a.target, a.before, a.after]);
+        await q("SELECT setval(pg_get_serial_sequence('audit_log', 'id'), GREATEST((SELECT MAX(id) FROM audit_log), 1), (SELECT COUNT(*) FROM audit_log) > 0)");
         // Bills keep their numbers; new ones continue after the highest.
         await q("SELECT setval(pg_get_serial_sequence('billing', 'id'), GREATEST((SELECT MAX(id) FROM billing), 1), (SELECT COUNT(*) FROM billing) > 0)");
         await q('COMMIT');

@@ -354,6 +354,8 @@ export class SqliteLedger implements Ledger {
       licenses: (this.stmt('SELECT * FROM licenses ORDER BY issued_at, id').all() as DbLicense[]).map(toLicense),
       billing: (this.stmt('SELECT * FROM billing ORDER BY id').all() as Array<{ id: number; license_id: string; station_id: string; content_id: string; amount: number; billed_at: string }>)
         .map((r) => ({ id: r.id, licenseId: r.license_id, stationId: r.station_id, contentId: r.content_id, amount: r.amount, billedAt: r.billed_at })),
+      operators: (this.stmt('SELECT * FROM operators ORDER BY name').all() as DbOperator[]).map(toOperator),
+      auditLog: (this.stmt('SELECT * FROM audit_log ORDER BY id').all() as AuditRow[]).map((r) => ({ ...r, id: Number(r.id) })),
     };
   }
 
@@ -370,6 +372,8 @@ export class SqliteLedger implements Ledger {
       for (const c of d.contents) this.stmt('INSERT INTO contents (id, name, schemes, price, created_at) VALUES (?, ?, ?, ?, ?)').run(c.id, c.name, c.schemes.join(','), c.price, c.createdAt);
       for (const l of d.licenses) this.stmt('INSERT INTO licenses (id, request_id, station_id, content_id, medium_id, scheme, response, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(l.id, l.requestId, l.stationId, l.contentId, l.mediumId, l.scheme, JSON.stringify(l.response), l.issuedAt);
       for (const b of d.billing) this.stmt('INSERT INTO billing (id, license_id, station_id, content_id, amount, billed_at) VALUES (?, ?, ?, ?, ?, ?)').run(b.id, b.licenseId, b.stationId, b.contentId, b.amount, b.billedAt);
+      for (const o of d.operators ?? []) this.stmt('INSERT INTO operators (name, role, password_hash, created_at, password_changed_at) VALUES (?, ?, ?, ?, ?)').run(o.name, o.role, o.passwordHash, o.createdAt, o.passwordChangedAt);
+      for (const a of d.auditLog ?? []) this.stmt('INSERT INTO audit_log (id, at, operator, address, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(a.id, a.at, a.operator, a.address, a.action, a.target, a.before, a.after);
     })());
   }
 

@@ -54,6 +54,9 @@ export interface LedgerDump {
   contents: ContentRow[];
   licenses: LicenseRow[];
   billing: BillingRow[];
+  /** Console operators (with their password hashes) and the audit log; absent in exports from before schema 3. */
+  operators?: OperatorRow[];
+  auditLog?: AuditRow[];
 }
 
 export interface Ledger {
