@@ -1,60 +1,112 @@
 /**
- * Emulator READ/WRITE throughput at 64 KiB and 1 MiB transfers, 1 and 4 commands in flight,
- * against plain fs reads/writes of the same image file in the same run.
+ * Emulator READ/WRITE throughput at 64 KiB and 1 MiB transfers, 1 and 4 commands in flight, against plain
+ * positional fs I/O of the same image file (readSync/writeSync, one at a time: the floor the emulator
+ * sits on), in the same run.
+ *
+ * A baseline that holds still: the image is filled with random bytes first (no sparse holes), each
+ * configuration runs the fs baseline and the emulator next to each other (AB in one round, BA in the
+ * next), after warm-up rounds; rates are medians over the rounds, ratios the median of each round's ratio.
  */
 import { closeSync, fsyncSync, openSync, readSync, writeSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createMoImage, openEmulator, MO_HEADER_SIZE } from '../lib/emulator/index.js';
+import { createMoImage, openEmulator, MO_HEADER_SIZE, type EmulatedDrive } from '../lib/emulator/index.js';
 import * as cdb from '../lib/scsi/cdb.js';
-import { header, mbps, now, row } from './util.js';
+import { header, mbps, now, row, type BenchFigure } from './util.js';
 
-export async function run(): Promise<void> {
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+export interface EmulatorBenchOptions {
+  /** Bytes moved per measurement. */
+  bytes?: number;
+  readRounds?: number;
+  writeRounds?: number;
+  warmup?: number;
+  /** Leave out the write rows (they fsync: slow and at the disk's mercy). */
+  readsOnly?: boolean;
+}
+
+export async function run(figures: BenchFigure[] = [], o: EmulatorBenchOptions = {}): Promise<BenchFigure[]> {
+  const total = o.bytes ?? 32 << 20;
+  const readRounds = o.readRounds ?? 11;
+  const writeRounds = o.writeRounds ?? 3;
+  const warmup = o.warmup ?? 2;
+  const bs = 2048;
   const dir = mkdtempSync(join(tmpdir(), 'mocopy-bench-'));
   const img = join(dir, 'b.mo');
-  const total = 128 << 20;
-  createMoImage(img, { mediumId: Buffer.from('01', 'hex'), capacityBytes: total, blockSize: 2048 });
-  header('emulator throughput vs fs on the same image (MB/s; ratio = emulator / fs)');
-  console.log(row(['op', 'xfer', 'inflight', 'emulator', 'fs', 'ratio'], [6, 8, 9, 10, 10, 8]));
+  createMoImage(img, { mediumId: Buffer.from('01', 'hex'), capacityBytes: total, blockSize: bs });
+  const fd = openSync(img, 'r+');
+  const fill = randomBytes(1 << 20);
+  for (let off = 0; off < total; off += fill.length) writeSync(fd, fill, 0, fill.length, MO_HEADER_SIZE + off);
+  fsyncSync(fd);
+
+  const fsRun = (op: 'read' | 'write', xfer: number, buf: Buffer): void => {
+    for (let off = 0; off < total; off += xfer) {
+      if (op === 'write') writeSync(fd, buf, 0, xfer, MO_HEADER_SIZE + off);
+      else readSync(fd, buf, 0, xfer, MO_HEADER_SIZE + off);
+    }
+    if (op === 'write') fsyncSync(fd); // the emulator's run ends with SYNCHRONIZE CACHE: same durability
+  };
+  const emuRun = async (d: EmulatedDrive, op: 'read' | 'write', xfer: number, bufs: Buffer[]): Promise<void> => {
+    const blocks = xfer / bs;
+    let lba = 0;
+    const worker = async (b: Buffer) => {
+      while (lba < total / bs) {
+        const at = lba;
+        lba += blocks;
+        const r = await d.execute({ cdb: op === 'write' ? cdb.write10(at, blocks) : cdb.read10(at, blocks), direction: op === 'write' ? 'out' : 'in', data: b, timeoutMs: 10000 });
+        if (r.status !== 0) throw new Error('bench command failed');
+      }
+    };
+    await Promise.all(bufs.map(worker));
+    if (op === 'write') await d.execute({ cdb: cdb.synchronizeCache10(), direction: 'none', timeoutMs: 60000 });
+  };
+
+  const goals: Record<string, number> = { 'read/65536/1': 0.5, 'read/1048576/1': 0.9 };
+  const names: Record<string, string> = { 'read/65536/1': 'emulator.read64k', 'read/1048576/1': 'emulator.read1m' };
+  header(`emulator throughput vs fs on the same image (MB/s, ${total >> 20} MiB a measurement; fs = readSync/writeSync one at a time; median of interleaved rounds after ${warmup} warm-up; ratio = median of the per-round emulator/fs ratios)`);
+  const w = [6, 7, 9, 10, 10, 8, 6, 10];
+  console.log(row(['op', 'xfer', 'inflight', 'emulator', 'fs', 'ratio', 'goal', ''], w));
+  const d = await openEmulator(`emu:${img}`, { maxTransferBytes: 1 << 20, cache: { maxDirtyBytes: 64 << 20 } });
   try {
-    for (const op of ['write', 'read'] as const) {
+    for (const op of o.readsOnly ? ['read'] as const : ['read', 'write'] as const) {
+      const rounds = op === 'read' ? readRounds : writeRounds;
       for (const xfer of [64 << 10, 1 << 20]) {
-        // fs baseline: positional sync I/O of the same sizes.
-        const fd = openSync(img, 'r+');
-        const buf = Buffer.alloc(xfer, 7);
-        let t0 = now();
-        for (let off = 0; off < total; off += xfer) {
-          if (op === 'write') writeSync(fd, buf, 0, xfer, MO_HEADER_SIZE + off);
-          else readSync(fd, buf, 0, xfer, MO_HEADER_SIZE + off);
-        }
-        if (op === 'write') fsyncSync(fd); // the emulator's run ends with SYNCHRONIZE CACHE: same durability
-        const fsMs = now() - t0;
-        closeSync(fd);
         for (const inflight of [1, 4]) {
-          const d = await openEmulator(`emu:${img}`, { maxTransferBytes: 1 << 20, cache: { maxDirtyBytes: 64 << 20 } });
-          const blocks = xfer / 2048;
+          const fsBuf = Buffer.alloc(xfer, 7);
           const bufs = Array.from({ length: inflight }, () => Buffer.alloc(xfer, 9));
-          t0 = now();
-          let lba = 0;
-          const worker = async (b: Buffer) => {
-            while (lba < total / 2048) {
-              const at = lba;
-              lba += blocks;
-              const r = await d.execute({ cdb: op === 'write' ? cdb.write10(at, blocks) : cdb.read10(at, blocks), direction: op === 'write' ? 'out' : 'in', data: b, timeoutMs: 10000 });
-              if (r.status !== 0) throw new Error('bench command failed');
-            }
-          };
-          await Promise.all(bufs.map(worker));
-          if (op === 'write') await d.execute({ cdb: cdb.synchronizeCache10(), direction: 'none', timeoutMs: 60000 });
-          const emMs = now() - t0;
-          await d.close();
-          console.log(row([op, `${xfer >> 10}K`, inflight, mbps(total, emMs), mbps(total, fsMs), mbps(total, emMs) / mbps(total, fsMs)], [6, 8, 9, 10, 10, 8]));
+          const fsRates: number[] = [];
+          const emRates: number[] = [];
+          const ratios: number[] = [];
+          for (let r = 0; r < warmup + rounds; r++) {
+            const timeFs = (): number => { const t0 = now(); fsRun(op, xfer, fsBuf); return mbps(total, now() - t0); };
+            const timeEm = async (): Promise<number> => { const t0 = now(); await emuRun(d, op, xfer, bufs); return mbps(total, now() - t0); };
+            let f: number, e: number;
+            if (r % 2) { e = await timeEm(); f = timeFs(); } else { f = timeFs(); e = await timeEm(); }
+            if (r < warmup) continue;
+            fsRates.push(f);
+            emRates.push(e);
+            ratios.push(e / f);
+          }
+          const key = `${op}/${xfer}/${inflight}`;
+          const ratio = median(ratios);
+          const goal = goals[key];
+          if (names[key]) figures.push({ name: names[key]!, value: median(emRates), unit: 'MB/s', baseline: median(fsRates), ratio, goal: goal ?? null });
+          console.log(row([op, `${xfer >> 10}K`, inflight, median(emRates), median(fsRates), ratio, goal ?? '', goal === undefined ? '' : ratio >= goal ? 'ok' : 'BELOW GOAL'], w));
         }
       }
     }
   } finally {
+    await d.close();
+    closeSync(fd);
     rmSync(dir, { recursive: true, force: true });
   }
+  return figures;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await run();

@@ -259,4 +259,61 @@ describe('emulator', () => {
       }), { numRuns: 1500 });
     await d.close();
   });
+  describe('per-command fast path (issue 12): same answers', () => {
+    let d: EmulatedDrive;
+    beforeEach(async () => { d = await openEmulator(`emu:${moPath}`, { maxTransferBytes: 2 << 20 }); });
+    afterEach(async () => { await d.close(); });
+    it('decodes READ(6)/(12)/(16) LBAs and lengths by hand as before: 21-bit READ(6), 64-bit READ(16) out of range', async () => {
+      const data = Buffer.alloc(3 * 2048);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+      assert.equal((await exec(d, cdb.write10(5, 3), 'out', 0, data)).status, 0);
+      // READ(6): LBA in bytes 1-3, the top 3 bits of byte 1 ignored (21-bit LBA).
+      const r6 = await exec(d, Buffer.from([0x08, 0xe0, 0x00, 0x05, 3, 0]), 'in', 3 * 2048);
+      assert.equal(r6.status, 0);
+      assert.ok(r6.data.equals(data));
+      const r12 = await exec(d, Buffer.from([0xa8, 0, 0, 0, 0, 6, 0, 0, 0, 2, 0, 0]), 'in', 2 * 2048);
+      assert.ok(r12.data.equals(data.subarray(2048)));
+      const r16 = await exec(d, Buffer.from([0x88, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0]), 'in', 2048);
+      assert.ok(r16.data.equals(data.subarray(4096)));
+      for (const hi of [[0, 0, 0, 1], [0, 0x1f, 0xff, 0xff], [0, 0x20, 0, 0], [0xff, 0xff, 0xff, 0xff]]) {
+        const c = Buffer.from([0x88, 0, ...hi, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
+        assert.deepEqual(senseOf(await exec(d, c, 'in', 2048)), [5, 0x21, 0], `LBA high word ${Buffer.from(hi).toString('hex')}`);
+      }
+    });
+    it('takes a CDB and a data buffer that are plain Uint8Arrays, not Buffers', async () => {
+      const c = Uint8Array.from(cdb.read10(5, 1));
+      const buf = new Uint8Array(2048);
+      const r = await d.execute({ cdb: c, direction: 'in', data: buf as Buffer, timeoutMs: 1000 });
+      assert.equal(r.status, 0);
+      assert.equal(r.residual, 0);
+    });
+    it('reads see the write cache on the synchronous path (up to 1 MiB) and the asynchronous one (larger)', async () => {
+      const one = Buffer.alloc(2048, 0x5c);
+      await exec(d, cdb.write10(3, 1), 'out', 0, one);
+      await exec(d, cdb.write10(700, 1), 'out', 0, one);
+      const small = await exec(d, cdb.read10(0, 8), 'in', 8 * 2048);
+      assert.ok(small.data.subarray(3 * 2048, 4 * 2048).equals(one));
+      assert.equal(small.data[0], 0);
+      const big = await exec(d, cdb.read10(0, 1024), 'in', 1024 * 2048); // 2 MiB: past the synchronous read
+      assert.equal(big.status, 0);
+      assert.ok(big.data.subarray(3 * 2048, 4 * 2048).equals(one));
+      assert.ok(big.data.subarray(700 * 2048, 701 * 2048).equals(one));
+      assert.equal(big.data[2 * 2048], 0);
+    });
+    it('a GOOD answer carries an empty sense; faults expire by count and time without a command changing', async () => {
+      const r = await exec(d, cdb.testUnitReady());
+      assert.equal(r.status, 0);
+      assert.equal(r.sense.length, 0);
+      d.faults.add({ kind: 'not-ready', ms: 40 });
+      assert.deepEqual(senseOf(await exec(d, cdb.testUnitReady())), [2, 0x04, 0x01]);
+      await new Promise((res) => setTimeout(res, 60));
+      assert.equal((await exec(d, cdb.testUnitReady())).status, 0);
+      assert.equal(d.faults.count, 0, 'the spent spell is dropped');
+      d.faults.add({ kind: 'short-read', residual: 100, count: 1 });
+      const short = await d.execute({ cdb: cdb.read10(0, 1), direction: 'in', data: Buffer.alloc(2048), timeoutMs: 1000 });
+      assert.equal(short.residual, 100);
+      const full = await d.execute({ cdb: cdb.read10(0, 1), direction: 'in', data: Buffer.alloc(2048), timeoutMs: 1000 });
+      assert.equal(full.residual, 0);
+    });
+  });
 });

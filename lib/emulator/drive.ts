@@ -59,6 +59,14 @@ const invalidField = (byte: number, bit?: number) =>
   check(SenseKey.ILLEGAL_REQUEST, 0x24, 0x00, { fieldPointer: { commandData: true, field: byte, ...(bit !== undefined ? { bit } : {}) } });
 const invalidOpcode = () => check(SenseKey.ILLEGAL_REQUEST, 0x20, 0x00, { fieldPointer: { commandData: true, field: 0 } });
 
+/** The empty data buffer of a command without data, and the empty sense of a GOOD answer: one for all (zero bytes cannot be changed). */
+const NO_BYTES = Buffer.alloc(0);
+
+/** Big-endian 32-bit field of a CDB. */
+function u32(b: Uint8Array, i: number): number {
+  return ((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0;
+}
+
 /** Host-side failure (data buffer too small for what the command moves). */
 class HostFailure {
   constructor(readonly hostStatus: number) {}
@@ -188,15 +196,19 @@ export class EmulatedDrive implements Transport {
 
   private async run(cmd: ScsiCommand): Promise<ScsiResult> {
     const t0 = performance.now();
-    const data = cmd.data ? Buffer.from(cmd.data.buffer, cmd.data.byteOffset, cmd.data.byteLength) : Buffer.alloc(0);
+    const d: Uint8Array | undefined = cmd.data; // validateCommand lets any Uint8Array through
+    const data = d ? (Buffer.isBuffer(d) ? d : Buffer.from(d.buffer, d.byteOffset, d.byteLength)) : NO_BYTES;
     const ctx: Ctx = { cdb: cmd.cdb, cmd, data, moved: 0, mediumBytes: 0, mediumWrite: false };
     let status: number = ScsiStatus.GOOD;
     let hostStatus: number = HostStatus.OK;
-    let sense: Buffer = Buffer.alloc(0);
+    let sense: Buffer = NO_BYTES;
     this.stats.commands++;
     try {
       if (this.poweredOff) throw new HostFailure(HostStatus.NO_CONNECT);
-      await this.dispatch(ctx);
+      // A handler that finishes synchronously (a READ from the page cache, TEST UNIT READY, INQUIRY...)
+      // costs no promise hop; only those that wait (writes, flushes, large reads) are awaited.
+      const pending = this.dispatch(ctx);
+      if (pending) await pending;
       // The sense of an earlier CHECK CONDITION went out with it (autosense): a later GOOD command ends it, so a
       // REQUEST SENSE after that reports NO SENSE, not stale data (SPC-5 6.39).
       if (cmd.cdb[0] !== Opcode.REQUEST_SENSE) this.lastSense = undefined;
@@ -224,7 +236,7 @@ export class EmulatedDrive implements Transport {
     };
   }
 
-  private async dispatch(c: Ctx): Promise<void> {
+  private dispatch(c: Ctx): Promise<void> | void {
     const op = c.cdb[0]!;
     const handler = this.handlers[op];
     if (!handler) throw invalidOpcode();
@@ -234,7 +246,7 @@ export class EmulatedDrive implements Transport {
       if (!this.medium) throw check(SenseKey.NOT_READY, 0x3a, 0x00);
       if (this.faults.takeNotReady()) throw check(SenseKey.NOT_READY, 0x04, 0x01);
     }
-    await handler(c);
+    return handler(c);
   }
 
   // ---- helpers -------------------------------------------------------------------------
@@ -263,26 +275,30 @@ export class EmulatedDrive implements Transport {
   }
 
   private decodeRw(c: Ctx): { lba: number; blocks: number; fua: boolean } {
-    const b = Buffer.from(c.cdb.buffer, c.cdb.byteOffset, c.cdb.byteLength);
+    // Plain byte arithmetic on the CDB as given: no Buffer view per command. The CDB is at least its
+    // group's length (checked in dispatch).
+    const b = c.cdb;
     if (b[0] !== Opcode.READ_6 && b[0] !== Opcode.WRITE_6 && b[1]! & 0xe0) throw invalidField(1, 7); // RDPROTECT/WRPROTECT: no protection information here
     const fua = !!(b[1]! & 0x08);
     switch (b[0]) {
       case Opcode.READ_6: case Opcode.WRITE_6:
         // 21-bit LBA, no flags byte; a transfer length of 0 means 256 blocks (SBC-4 5.13).
-        return { lba: b.readUIntBE(1, 3) & 0x1fffff, blocks: b[4]! || 256, fua: false };
+        return { lba: ((b[1]! << 16) | (b[2]! << 8) | b[3]!) & 0x1fffff, blocks: b[4]! || 256, fua: false };
       case Opcode.READ_10: case Opcode.WRITE_10: case Opcode.VERIFY_10: case Opcode.WRITE_AND_VERIFY_10:
-        return { lba: b.readUInt32BE(2), blocks: b.readUInt16BE(7), fua };
+        return { lba: u32(b, 2), blocks: (b[7]! << 8) | b[8]!, fua };
       case Opcode.READ_12: case Opcode.WRITE_12: case Opcode.VERIFY_12: case Opcode.WRITE_AND_VERIFY_12:
-        return { lba: b.readUInt32BE(2), blocks: b.readUInt32BE(6), fua };
+        return { lba: u32(b, 2), blocks: u32(b, 6), fua };
       default: {
-        const lba = b.readBigUInt64BE(2);
-        if (lba > BigInt(Number.MAX_SAFE_INTEGER)) throw check(SenseKey.ILLEGAL_REQUEST, 0x21, 0x00);
-        return { lba: Number(lba), blocks: b.readUInt32BE(10), fua };
+        const hi = u32(b, 2);
+        // Above 2^53 - 1 (hi > 0x1fffff) the LBA is past any medium and not a safe integer.
+        if (hi > 0x1fffff) throw check(SenseKey.ILLEGAL_REQUEST, 0x21, 0x00);
+        return { lba: hi * 0x100000000 + u32(b, 6), blocks: u32(b, 10), fua };
       }
     }
   }
 
-  private async read(c: Ctx): Promise<void> {
+  /** READ(6/10/12/16): synchronous when the medium reads synchronously (up to 1 MiB), a promise otherwise. */
+  private read(c: Ctx): Promise<void> | void {
     const m = this.requireMedium();
     const { lba, blocks } = this.decodeRw(c);
     this.rangeCheck(m, lba, blocks);
@@ -291,14 +307,20 @@ export class EmulatedDrive implements Transport {
     if (c.cmd.direction !== 'in' || c.data.length < bytes) throw new HostFailure(HostStatus.ERROR);
     if (bytes > this.limits.maxTransferBytes) throw new HostFailure(HostStatus.ERROR);
     const bad = this.faults.mediumError('read', lba, blocks);
-    if (bad !== undefined) {
-      // Blocks before the bad one are transferred, as a drive does when it stops at the error.
-      const good = bad - lba;
-      if (good > 0) await m.read(lba, good, c.data, 0);
-      c.moved = good * m.info.blockSize;
-      throw check(SenseKey.MEDIUM_ERROR, 0x11, 0x00, { information: bad });
-    }
-    await m.read(lba, blocks, c.data, 0);
+    if (bad !== undefined) return this.readUpTo(c, m, lba, bad);
+    if (m.readNow(lba, blocks, c.data, 0)) return this.readDone(c, bytes);
+    return m.read(lba, blocks, c.data, 0).then(() => this.readDone(c, bytes));
+  }
+
+  /** A medium error at `bad`: the blocks before it are transferred, as a drive does when it stops at the error. */
+  private async readUpTo(c: Ctx, m: Medium, lba: number, bad: number): Promise<void> {
+    const good = bad - lba;
+    if (good > 0) await m.read(lba, good, c.data, 0);
+    c.moved = good * m.info.blockSize;
+    throw check(SenseKey.MEDIUM_ERROR, 0x11, 0x00, { information: bad });
+  }
+
+  private readDone(c: Ctx, bytes: number): void {
     c.moved = bytes;
     const withheld = Math.min(bytes, this.faults.takeShortRead());
     if (withheld > 0) {

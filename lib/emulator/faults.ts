@@ -65,7 +65,17 @@ export class Faults {
   }
 
   private prune(): void {
-    const now = Date.now();
+    // Called several times per command: with nothing to drop (the common case: no fault at all) it allocates nothing.
+    const n = this.active.length;
+    if (n === 0) return;
+    let now = 0;
+    let stale = false;
+    for (let i = 0; i < n && !stale; i++) {
+      const a = this.active[i]!;
+      stale = a.remaining <= 0 || (a.until !== undefined && a.until <= (now ||= Date.now()));
+    }
+    if (!stale) return;
+    now ||= Date.now();
     // A spell ends when its command count or its time runs out, whichever comes first.
     this.active = this.active.filter((a) => a.remaining > 0 && (a.until === undefined || a.until > now));
   }

@@ -110,26 +110,53 @@ export class Medium {
 
   /** Reads `blocks` blocks at `lba` into `target` at `offset`, the cache overlaid on the image. */
   async read(lba: number, blocks: number, target: Uint8Array, offset = 0): Promise<void> {
+    if (this.readNow(lba, blocks, target, offset)) return;
     const bs = this.info.blockSize;
     const len = blocks * bs;
     let done = 0;
-    // Up to 1 MiB is read synchronously: from the page cache that takes microseconds, far less than the
-    // thread-pool round trip of an async read, which dominated the emulator's per-command cost.
-    const sync = len <= SYNC_READ_MAX;
     while (done < len) {
       const at = this.info.dataOffset + lba * bs + done;
-      const bytesRead = sync ? readSync(this.handle().fd, target, offset + done, len - done, at) : (await this.handle().read(target, offset + done, len - done, at)).bytesRead;
+      const { bytesRead } = await this.handle().read(target, offset + done, len - done, at);
       if (bytesRead === 0) {
         target.fill(0, offset + done, offset + len); // sparse tail of an image read as zeros
         break;
       }
       done += bytesRead;
     }
-    if (this.dirty.size > 0) {
-      for (let i = 0; i < blocks; i++) {
-        const d = this.dirty.get(lba + i);
-        if (d) target.set(d, offset + i * bs);
+    this.overlay(lba, blocks, target, offset);
+  }
+
+  /**
+   * The same, synchronously, for reads up to SYNC_READ_MAX (1 MiB): from the page cache that takes
+   * microseconds, far less than the thread-pool round trip of an async read, which dominated the
+   * emulator's per-command cost; and the drive answers without a promise hop. False (nothing read) for a
+   * larger read: use `read`.
+   */
+  readNow(lba: number, blocks: number, target: Uint8Array, offset = 0): boolean {
+    const bs = this.info.blockSize;
+    const len = blocks * bs;
+    if (len > SYNC_READ_MAX) return false;
+    const fd = this.handle().fd;
+    let done = 0;
+    while (done < len) {
+      const bytesRead = readSync(fd, target, offset + done, len - done, this.info.dataOffset + lba * bs + done);
+      if (bytesRead === 0) {
+        target.fill(0, offset + done, offset + len); // sparse tail of an image read as zeros
+        break;
       }
+      done += bytesRead;
+    }
+    this.overlay(lba, blocks, target, offset);
+    return true;
+  }
+
+  /** The write cache's newer blocks over what the image gave. */
+  private overlay(lba: number, blocks: number, target: Uint8Array, offset: number): void {
+    if (this.dirty.size === 0) return;
+    const bs = this.info.blockSize;
+    for (let i = 0; i < blocks; i++) {
+      const d = this.dirty.get(lba + i);
+      if (d) target.set(d, offset + i * bs);
     }
   }
 
