@@ -67,6 +67,14 @@ function u32(b: Uint8Array, i: number): number {
   return ((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0;
 }
 
+function result(ctx: Ctx, t0: number, status: number, hostStatus: number, sense: Buffer): ScsiResult {
+  return {
+    status, hostStatus, driverStatus: 0, sense,
+    residual: Math.max(0, ctx.data.length - ctx.moved),
+    durationUs: Math.round((performance.now() - t0) * 1000),
+  };
+}
+
 /** Host-side failure (data buffer too small for what the command moves). */
 class HostFailure {
   constructor(readonly hostStatus: number) {}
@@ -194,46 +202,53 @@ export class EmulatedDrive implements Transport {
     return run;
   }
 
-  private async run(cmd: ScsiCommand): Promise<ScsiResult> {
+  /**
+   * Runs one command. A handler that finishes synchronously (a READ from the page cache, TEST UNIT READY,
+   * INQUIRY...) gives its answer synchronously, with no speed model: no promise of its own, no hop; only
+   * commands that wait (writes, flushes, large reads, the speed model) go through promises.
+   */
+  private run(cmd: ScsiCommand): ScsiResult | Promise<ScsiResult> {
     const t0 = performance.now();
     const d: Uint8Array | undefined = cmd.data; // validateCommand lets any Uint8Array through
     const data = d ? (Buffer.isBuffer(d) ? d : Buffer.from(d.buffer, d.byteOffset, d.byteLength)) : NO_BYTES;
     const ctx: Ctx = { cdb: cmd.cdb, cmd, data, moved: 0, mediumBytes: 0, mediumWrite: false };
+    this.stats.commands++;
+    let pending: Promise<void> | void;
+    try {
+      if (this.poweredOff) throw new HostFailure(HostStatus.NO_CONNECT);
+      pending = this.dispatch(ctx);
+    } catch (e) {
+      return this.answer(ctx, t0, true, e);
+    }
+    if (pending) return pending.then(() => this.answer(ctx, t0, false, undefined), (e: unknown) => this.answer(ctx, t0, true, e));
+    return this.answer(ctx, t0, false, undefined);
+  }
+
+  /** The answer to a command that ran (`failed`: it threw `error`), after the speed model's wait if there is one. */
+  private answer(ctx: Ctx, t0: number, failed: boolean, error: unknown): ScsiResult | Promise<ScsiResult> {
     let status: number = ScsiStatus.GOOD;
     let hostStatus: number = HostStatus.OK;
     let sense: Buffer = NO_BYTES;
-    this.stats.commands++;
-    try {
-      if (this.poweredOff) throw new HostFailure(HostStatus.NO_CONNECT);
-      // A handler that finishes synchronously (a READ from the page cache, TEST UNIT READY, INQUIRY...)
-      // costs no promise hop; only those that wait (writes, flushes, large reads) are awaited.
-      const pending = this.dispatch(ctx);
-      if (pending) await pending;
+    if (!failed) {
       // The sense of an earlier CHECK CONDITION went out with it (autosense): a later GOOD command ends it, so a
       // REQUEST SENSE after that reports NO SENSE, not stale data (SPC-5 6.39).
-      if (cmd.cdb[0] !== Opcode.REQUEST_SENSE) this.lastSense = undefined;
-    } catch (e) {
-      if (e instanceof CheckCondition) {
-        status = ScsiStatus.CHECK_CONDITION;
-        sense = e.sense;
-        this.lastSense = e.sense;
-      } else if (e instanceof HostFailure) {
-        hostStatus = e.hostStatus;
-      } else {
-        throw e;
-      }
+      if (ctx.cdb[0] !== Opcode.REQUEST_SENSE) this.lastSense = undefined;
+    } else if (error instanceof CheckCondition) {
+      status = ScsiStatus.CHECK_CONDITION;
+      sense = error.sense;
+      this.lastSense = error.sense;
+    } else if (error instanceof HostFailure) {
+      hostStatus = error.hostStatus;
+    } else {
+      throw error;
     }
     if (this.speed) {
       const mbps = ctx.mediumWrite ? this.speed.writeMBps : this.speed.readMBps;
       const modelledMs = this.speed.latencyMs + (ctx.mediumBytes > 0 && mbps > 0 ? (ctx.mediumBytes / (mbps * 1e6)) * 1000 : 0);
       const left = modelledMs - (performance.now() - t0);
-      if (left > 0.5) await new Promise((r) => setTimeout(r, left));
+      if (left > 0.5) return new Promise((r) => setTimeout(r, left)).then(() => result(ctx, t0, status, hostStatus, sense));
     }
-    return {
-      status, hostStatus, driverStatus: 0, sense,
-      residual: Math.max(0, data.length - ctx.moved),
-      durationUs: Math.round((performance.now() - t0) * 1000),
-    };
+    return result(ctx, t0, status, hostStatus, sense);
   }
 
   private dispatch(c: Ctx): Promise<void> | void {
