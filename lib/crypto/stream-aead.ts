@@ -164,15 +164,15 @@ export async function* encryptStream(key: Uint8Array, header: StreamHeader, sour
     return c;
   };
   for await (const p of source) {
-    let piece = asBuffer(p);
+    const piece = asBuffer(p);
     total += piece.length;
     if (total > header.plainLength) throw new RangeError(`plaintext is longer than the ${header.plainLength} bytes announced`);
-    while (piece.length > 0) {
+    for (let pos = 0; pos < piece.length;) {
       const c: Cipher = cipher ?? (cipher = open());
-      const take = Math.min(want - got, piece.length);
-      const body = c.update(take === piece.length ? piece : piece.subarray(0, take));
+      const take = Math.min(want - got, piece.length - pos);
+      const body = c.update(take === piece.length ? piece : piece.subarray(pos, pos + take));
       got += take;
-      piece = piece.subarray(take);
+      pos += take;
       if (body.length) yield body;
       if (got === want) {
         c.final();
@@ -253,7 +253,7 @@ export async function* decryptStream(key: Uint8Array, source: AsyncIterable<Uint
   /** Verifies the current chunk's tag; returns its plaintext pieces. */
   const close = (): Buffer[] => {
     const d = decipher!;
-    d.setAuthTag(tagIn ? tagIn.subarray(0, TAG_BYTES) : tag);
+    d.setAuthTag(tagIn ?? tag);
     tagIn = null;
     try {
       d.final();
@@ -267,40 +267,46 @@ export async function* decryptStream(key: Uint8Array, source: AsyncIterable<Uint
     return out;
   };
 
-  let piece: Buffer = head.subarray(HEADER_SECTOR);
+  let piece: Buffer = head;
+  let pos = HEADER_SECTOR; // bytes of `piece` already used (offsets, not re-slicing: no view per step)
   for (;;) {
-    while (piece.length > 0) {
+    while (pos < piece.length) {
+      const left = piece.length - pos;
       if (index >= n) throw new IntegrityError(`encrypted program: extra data after the final chunk ${n - 1}`, undefined, at());
       if (decipher === null) decipher = open();
       if (got === want) {
         // Past a short final chunk: as many bytes as would have made up a chunk decide the message.
-        over += piece.length;
+        over += left;
         if (want + over >= CIPHER_CHUNK) throw lengthError(CIPHER_CHUNK);
-        piece = piece.subarray(piece.length);
+        pos = piece.length;
         break;
       }
       if (got < body) {
-        const take = Math.min(body - got, piece.length);
-        const out = decipher.update(take === piece.length ? piece : piece.subarray(0, take));
+        const take = Math.min(body - got, left);
+        const out = decipher.update(take === piece.length ? piece : piece.subarray(pos, pos + take));
         if (out.length) plain.push(out);
         got += take;
-        piece = piece.subarray(take);
+        pos += take;
         continue;
       }
-      const take = Math.min(want - got, piece.length);
+      const take = Math.min(want - got, left);
       // The whole tag in this piece of a chunk that closes right here: no copy (it is used before the next
       // piece is asked for). A short final chunk closes at the end of the stream: its tag is copied.
-      if (take === TAG_BYTES && want === CIPHER_CHUNK) tagIn = piece;
-      else piece.copy(tag, got - body, 0, take);
+      if (take === TAG_BYTES && want === CIPHER_CHUNK) tagIn = piece.subarray(pos, pos + TAG_BYTES);
+      else piece.copy(tag, got - body, pos, pos + take);
       got += take;
-      piece = piece.subarray(take);
+      pos += take;
       // A full chunk is closed at once; a short (final) one only at the end of the stream, once its length is sure.
-      if (got === want && want === CIPHER_CHUNK) for (const b of close()) yield b;
+      if (got === want && want === CIPHER_CHUNK) {
+        const out = close();
+        for (let i = 0; i < out.length; i++) yield out[i]!;
+      }
     }
     if (ended) break;
     const r = await it.next();
     if (r.done) break;
     piece = asBuffer(r.value);
+    pos = 0;
   }
   if (decipher !== null) {
     if (got !== want || over > 0) throw lengthError(got + over);
