@@ -33,7 +33,10 @@ if [ "$ISCSI" = 1 ] && ! ls /usr/lib/*/qemu/block-iscsi.so >/dev/null 2>&1; then
   echo "hil: QEMU has no iscsi block driver (apt-get install qemu-block-extra), or run with MOCOPY_HIL_ISCSI=0" >&2; exit 2
 fi
 [ -f dist/hil/virtual/guest-main.js ] && [ -f dist/hil/virtual/iscsi-host.js ] || npm run build --silent
-[ -f build/Release/mocopy_native.node ] || { echo "hil: the native addon is not built (npx node-gyp rebuild)" >&2; exit 2; }
+# The addon the guest runs: node-gyp's build, else the prebuild (prebuildify leaves build/ without the .node).
+ADDON=""
+for f in build/Release/mocopy_native.node prebuilds/linux-x64/*.node; do [ -f "$f" ] && { ADDON="$PWD/$f"; break; }; done
+[ -n "$ADDON" ] || { echo "hil: the native addon is not built (npx node-gyp rebuild, or npm run build:linux)" >&2; exit 2; }
 
 # 1. Kernel and sg3_utils from Debian's packages (cached).
 cd "$W/debs"
@@ -72,14 +75,14 @@ mkdir -p rootfs/usr/lib/x86_64-linux-gnu && cp -a sg/usr/lib/x86_64-linux-gnu/li
 cp "$(command -v node)" rootfs/bin/node
 gcc -static -O2 -pthread -o rootfs/bin/tur "$ROOT/hil/bench/tur.c"
 # (the CLI also loads @node-rs/crc32's addon: the iSCSI code's CRC32C, which lib/index.js pulls in)
-for lib in $(ldd sg/usr/bin/sg_inq "$(command -v node)" "$ROOT/build/Release/mocopy_native.node" "$ROOT"/node_modules/better-sqlite3/build/Release/better_sqlite3.node \
+for lib in $(ldd sg/usr/bin/sg_inq "$(command -v node)" "$ADDON" "$ROOT"/node_modules/better-sqlite3/build/Release/better_sqlite3.node \
     "$ROOT"/node_modules/@node-rs/crc32-linux-*/*.node 2>/dev/null | awk '/=> \// {print $3} /^[[:space:]]*\/lib/ {print $1}' | sort -u); do
   mkdir -p "rootfs$(dirname "$lib")"; cp -L "$lib" "rootfs$lib"
 done
 
 # 4. mocopy itself: the build, the addon, and the node_modules the guest needs (no compilers, no typings).
 cp -a "$ROOT"/package.json "$ROOT"/dist rootfs/app/
-mkdir -p rootfs/app/build/Release && cp "$ROOT"/build/Release/mocopy_native.node rootfs/app/build/Release/
+mkdir -p rootfs/app/build/Release && cp "$ADDON" rootfs/app/build/Release/mocopy_native.node
 cp "$ROOT"/binding.gyp rootfs/app/
 tar -C "$ROOT" -cf - --exclude='node_modules/typescript' --exclude='node_modules/@esbuild' --exclude='node_modules/esbuild' \
   --exclude='node_modules/@types' --exclude='node_modules/node-gyp' --exclude='node_modules/cmake-js' --exclude='node_modules/better-sqlite3/deps' \
