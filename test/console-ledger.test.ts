@@ -56,6 +56,13 @@ for (const backend of LEDGER_BACKENDS) describe(`console ledger (schema 3) [${ba
     assert.deepEqual(await l.signInFailures('nobody'), { failures: 2, lastMs: 7 });
     await l.clearSignInFailures('nobody');
     assert.equal(await l.signInFailures('nobody'), undefined);
+    // Names tried once and never again are forgotten a day later, when the next failure is recorded.
+    for (let i = 0; i < 50; i++) await l.recordSignInFailure(`guess${i}`, 1_000_000);
+    assert.deepEqual(await l.signInFailures('guess7'), { failures: 1, lastMs: 1_000_000 });
+    const later = 1_000_000 + 24 * 3600_000 + 120_000;
+    assert.equal(await l.recordSignInFailure('fresh', later), 1);
+    for (const n of ['guess0', 'guess7', 'guess49']) assert.equal(await l.signInFailures(n), undefined, n);
+    assert.deepEqual(await l.signInFailures('fresh'), { failures: 1, lastMs: later });
   });
 
   it('stations and contents: audited changes; a price change leaves issued bills at their amount; a key download is taken once', async () => {

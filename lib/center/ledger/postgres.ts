@@ -15,7 +15,7 @@ import { LATEST_SCHEMA, POSTGRES_MIGRATIONS } from './migrations.js';
 import { auditJson, auditSql, licensePageSql, perDaySql, revenueBySql, STATION_ACTIVITY_SQL, toAuditRow, toLicenseListRow, totalsSql, toStationActivity, type DbLicenseListRow } from './console-sql.js';
 import { parsePostgresUrl, redactPostgresUrl, type PgTarget } from './pg-url.js';
 import { toBillingLine, toOperator, type DbOperator, toContent, toLicense, toLicenseSummary, toStation, toStationPublic, type DbBillingLine, type DbContent, type DbLicense, type DbStation } from './rows.js';
-import { LedgerError, LedgerUnavailableError, LedgerWriteError, NONCE_KEEP_MS, type AuditActor, type AuditFilter, type AuditRow, type ConsoleSession, type KeyDownload, type LicenseCursor, type LicenseFilter, type LicenseListRow, type OperatorRole, type OperatorRow, type ContentRow, type LedgerObserver, type Ledger, type LedgerDump, type LedgerReport, type LedgerTx, type LicenseRow, type StationRow } from './types.js';
+import { LedgerError, LedgerUnavailableError, LedgerWriteError, NONCE_KEEP_MS, SIGN_IN_FAILURES_KEEP_MS, type AuditActor, type AuditFilter, type AuditRow, type ConsoleSession, type KeyDownload, type LicenseCursor, type LicenseFilter, type LicenseListRow, type OperatorRole, type OperatorRow, type ContentRow, type LedgerObserver, type Ledger, type LedgerDump, type LedgerReport, type LedgerTx, type LicenseRow, type StationRow } from './types.js';
 
 /** Held for the migration's transaction, so two instances migrating at once apply each step once. */
 const MIGRATION_LOCK = 0x6d6f636f;
@@ -68,6 +68,7 @@ export class PostgresLedger implements Ledger {
   private pool: pg.Pool | undefined;
   private selecting: Promise<pg.Pool> | undefined;
   private lastPrune = 0;
+  private lastFailurePrune = -Infinity;
   private closed = false;
 
   private constructor(private readonly target: PgTarget, spec: string, private readonly opts: PostgresOptions) {
@@ -565,6 +566,10 @@ export class PostgresLedger implements Ledger {
   }
 
   async recordSignInFailure(name: string, nowMs: number): Promise<number> {
+    if (Math.abs(nowMs - this.lastFailurePrune) > 60_000) {
+      this.lastFailurePrune = nowMs;
+      await this.query('DELETE FROM console_failures WHERE last_ms < $1', [nowMs - SIGN_IN_FAILURES_KEEP_MS]);
+    }
     return Number((await this.query(`INSERT INTO console_failures (name, failures, last_ms) VALUES ($1, 1, $2)
       ON CONFLICT (name) DO UPDATE SET failures = console_failures.failures + 1, last_ms = EXCLUDED.last_ms RETURNING failures`, [name, nowMs])).rows[0].failures);
   }

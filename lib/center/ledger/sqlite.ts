@@ -18,7 +18,7 @@ import type { Scheme } from '../../domain/index.js';
 import { LATEST_SCHEMA, SQLITE_MIGRATIONS } from './migrations.js';
 import { auditJson, auditSql, licensePageSql, perDaySql, revenueBySql, STATION_ACTIVITY_SQL, toAuditRow, toLicenseListRow, totalsSql, toStationActivity, type DbLicenseListRow } from './console-sql.js';
 import { REPORT_BILLING, REPORT_LICENSES, toBillingLine, toOperator, type DbOperator, toContent, toLicense, toLicenseSummary, toStation, toStationPublic, type DbBillingLine, type DbContent, type DbLicense, type DbStation } from './rows.js';
-import { LedgerError, LedgerWriteError, NONCE_KEEP_MS, type AuditActor, type AuditFilter, type AuditRow, type ConsoleSession, type KeyDownload, type LicenseCursor, type LicenseFilter, type LicenseListRow, type OperatorRole, type OperatorRow, type ContentRow, type LedgerObserver, type Ledger, type LedgerDump, type LedgerReport, type LedgerTx, type LicenseRow, type StationRow } from './types.js';
+import { LedgerError, LedgerWriteError, NONCE_KEEP_MS, SIGN_IN_FAILURES_KEEP_MS, type AuditActor, type AuditFilter, type AuditRow, type ConsoleSession, type KeyDownload, type LicenseCursor, type LicenseFilter, type LicenseListRow, type OperatorRole, type OperatorRow, type ContentRow, type LedgerObserver, type Ledger, type LedgerDump, type LedgerReport, type LedgerTx, type LicenseRow, type StationRow } from './types.js';
 
 /** Set while a batch runs a transaction's work: a ledger call from there would wait for its own batch. */
 const inBatch = new AsyncLocalStorage<SqliteLedger>();
@@ -62,6 +62,7 @@ export class SqliteLedger implements Ledger {
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private batchOpen: Promise<void> | undefined;
   private lastPrune = 0;
+  private lastFailurePrune = -Infinity;
   private readonly tx: LedgerTx;
 
   private constructor(readonly name: string, readonly db: Database.Database, private readonly opts: SqliteOptions) {
@@ -476,6 +477,10 @@ export class SqliteLedger implements Ledger {
 
   async recordSignInFailure(name: string, nowMs: number): Promise<number> {
     await this.quiet();
+    if (Math.abs(nowMs - this.lastFailurePrune) > 60_000) {
+      this.lastFailurePrune = nowMs;
+      this.write(() => this.stmt('DELETE FROM console_failures WHERE last_ms < ?').run(nowMs - SIGN_IN_FAILURES_KEEP_MS));
+    }
     return this.write(() => (this.stmt(`INSERT INTO console_failures (name, failures, last_ms) VALUES (?, 1, ?)
       ON CONFLICT(name) DO UPDATE SET failures = console_failures.failures + 1, last_ms = excluded.last_ms RETURNING failures`).get(name, nowMs) as { failures: number }).failures);
   }

@@ -142,6 +142,12 @@ export interface LedgerObserver {
   commit(seconds: number, items: number): void;
 }
 
+/**
+ * How long a name's failed sign-ins are remembered after its last one. Names nobody uses pile up otherwise: an
+ * attacker trying random names would grow the table without bound.
+ */
+export const SIGN_IN_FAILURES_KEEP_MS = 24 * 3600_000;
+
 /** How long a nonce is remembered: twice the timestamp window, after which the timestamp refuses a replay. */
 export const NONCE_KEEP_MS = 2 * 5 * 60 * 1000;
 
