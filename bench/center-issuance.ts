@@ -4,14 +4,14 @@
  * (WAL, synchronous=FULL, one transaction per row) measured in the same run on the same disk.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { LicenseCenter } from '../lib/center/center.js';
-import { HttpCenterClient } from '../lib/center/http-client.js';
 import type { StationKey } from '../lib/domain/index.js';
+import { licenseLoad } from './center-load.js';
 import { header, now, row, type BenchFigure } from './util.js';
 
 /** Issue 12's goals, as ratios to the raw durable single-row SQLite rate. */
@@ -37,24 +37,6 @@ async function startCenter(ledger: string, windowMs?: number) {
   return { url, stop: async () => { child.kill('SIGTERM'); await new Promise((r) => child.once('exit', r)); } };
 }
 
-/** Closed loop: `conc` stations, each sending its next request when the last is answered. */
-async function load(url: string, stations: StationKey[], conc: number, total: number): Promise<{ rate: number; p99: number }> {
-  const clients = stations.slice(0, conc).map((s) => new HttpCenterClient(url, s));
-  let left = total;
-  const lat: number[] = [];
-  const t0 = now();
-  await Promise.all(clients.map(async (cl) => {
-    while (left-- > 0) {
-      const t = now();
-      await cl.requestLicense({ requestId: randomUUID(), scheme: left % 2 ? 'a' : 'b', contentId: 'APP', mediumId: randomBytes(8).toString('hex') });
-      lat.push(now() - t);
-    }
-  }));
-  const rate = total / ((now() - t0) / 1000);
-  lat.sort((x, y) => x - y);
-  return { rate, p99: lat[Math.floor(lat.length * 0.99)]! };
-}
-
 export async function run(figures: BenchFigure[] = []): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mocopy-bench-'));
   const ledger = join(dir, 'center.db');
@@ -74,8 +56,8 @@ export async function run(figures: BenchFigure[] = []): Promise<void> {
     console.log(row(['raw SQLite', Math.round(raw), 1, '', '', '', 2000], W));
     for (const conc of [1, 8, 32]) {
       const total = conc === 1 ? 1000 : 3000;
-      const a = await load(adaptive.url, stations, conc, total);
-      const f = await load(fixed.url, stations, conc, total);
+      const a = await licenseLoad([adaptive.url], stations.slice(0, conc), total);
+      const f = await licenseLoad([fixed.url], stations.slice(0, conc), total);
       const goal = GOALS[conc]!;
       console.log(row([conc, Math.round(a.rate), `${(a.rate / raw).toFixed(2)}${a.rate / raw < goal ? '*' : ''}`, goal, a.p99, `${Math.round(f.rate)} (${(a.rate / f.rate).toFixed(2)}x)`, total], W));
       figures.push({ name: `center.stations${conc}`, value: a.rate, unit: 'issued/s', baseline: raw, ratio: a.rate / raw, goal });

@@ -4,13 +4,12 @@
  * alternate, three runs each on the same ledger and load, medians compared.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LicenseCenter } from '../lib/center/center.js';
-import { HttpCenterClient } from '../lib/center/http-client.js';
 import type { StationKey } from '../lib/domain/index.js';
+import { licenseLoad } from './center-load.js';
 import { header, now, row, type BenchFigure } from './util.js';
 
 const STATIONS = 8;
@@ -29,13 +28,7 @@ async function once(ledger: string, stations: StationKey[], mode: 'ops' | 'bare'
   const child = spawn(process.execPath, [join('dist', 'test', 'center-fixtures', 'serve.js'), ledger, '0', mode, logFile], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve) => child.stdout!.once('data', (d) => resolve(String(d).trim())));
   try {
-    const clients = stations.map((s) => new HttpCenterClient(url, s));
-    const go = async (total: number) => {
-      let left = total;
-      await Promise.all(clients.map(async (c) => {
-        while (left-- > 0) await c.requestLicense({ requestId: randomUUID(), scheme: left % 2 ? 'a' : 'b', contentId: 'APP', mediumId: randomBytes(8).toString('hex') });
-      }));
-    };
+    const go = (total: number) => licenseLoad([url], stations, total);
     await go(160); // warm-up
     const c0 = cpuOf(child.pid!);
     const t0 = now();

@@ -6,15 +6,14 @@
  * Run: node --import tsx bench/center-postgres.ts (needs Debian's postgresql; `npm run bench` includes it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HttpCenterClient } from '../lib/center/http-client.js';
 import { LicenseCenter } from '../lib/center/center.js';
 import type { StationKey } from '../lib/domain/index.js';
 import { PgServer, postgresBinDir } from '../test/helpers/postgres.js';
-import { header, now, row, type BenchFigure } from './util.js';
+import { licenseLoad } from './center-load.js';
+import { header, row, type BenchFigure } from './util.js';
 
 const STATIONS = 32;
 const REQUESTS = 3200;
@@ -77,22 +76,10 @@ async function prepare(ledger: string): Promise<StationKey[]> {
 
 /** Closed loop: each station sends its next request when the last is answered, to the instance it is assigned. */
 async function load(urls: string[], stations: StationKey[], total: number): Promise<{ rate: number; p99: number; cpu: number; ms: number }> {
-  const clients = stations.map((s, i) => new HttpCenterClient(urls[i % urls.length]!, s));
-  let left = total;
-  const lat: number[] = [];
   const c0 = cpuTicks();
-  const t0 = now();
-  await Promise.all(clients.map(async (cl) => {
-    while (left-- > 0) {
-      const t = now();
-      await cl.requestLicense({ requestId: randomUUID(), scheme: left % 2 ? 'a' : 'b', contentId: 'APP', mediumId: randomBytes(8).toString('hex') });
-      lat.push(now() - t);
-    }
-  }));
-  const ms = now() - t0;
+  const r = await licenseLoad(urls, stations, total);
   const c1 = cpuTicks();
-  lat.sort((a, b) => a - b);
-  return { rate: total / (ms / 1000), p99: lat[Math.floor(lat.length * 0.99)]!, cpu: (c1.busy - c0.busy) / Math.max(1, c1.total - c0.total), ms };
+  return { ...r, cpu: (c1.busy - c0.busy) / Math.max(1, c1.total - c0.total) };
 }
 
 type Measured = { rate: number; p99: number; cpu: number; split: Split };

@@ -22,7 +22,7 @@ import { gcm } from '@noble/ciphers/aes.js';
 import {
   CIPHER_CHUNK, HEADER_SECTOR, PLAIN_CHUNK, Purpose, TAG_BYTES, createStreamHeader, decryptStream, encryptStream, streamIdFor,
 } from '../lib/crypto/stream-aead.js';
-import { header, mbps, now, row, type BenchFigure } from './util.js';
+import { header, mbps, now, row, timed, type BenchFigure } from './util.js';
 
 /** Raw AES-256-GCM encryption rate (wall clock) of node:crypto on PLAIN_CHUNK pieces, as copy-throughput uses it. */
 export async function rawGcmMBps(bytes = 256 << 20): Promise<number> {
@@ -85,19 +85,6 @@ interface Measured {
   wall: Record<Key, number[]>;
 }
 
-/**
- * Runs `f`; its rate in MB per second of this process's CPU time (user + system, every thread: GC helpers
- * included) and of the wall clock. The work measured is CPU-bound and does no I/O: CPU time is what it costs,
- * and — unlike the wall clock on a shared 2-core machine — it does not count the time other processes ran.
- */
-export async function timed(bytes: number, f: () => void | Promise<void>): Promise<{ cpu: number; wall: number }> {
-  const c0 = process.cpuUsage();
-  const t0 = now();
-  await f();
-  const wall = now() - t0;
-  const c = process.cpuUsage(c0);
-  return { cpu: mbps(bytes, (c.user + c.system) / 1000), wall: mbps(bytes, wall) };
-}
 
 async function measure(src: Buffer, pieceSize: number, rounds: number, warmup: number, selfCheck: boolean, inner: number): Promise<Measured> {
   const bytes = src.length;

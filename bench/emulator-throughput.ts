@@ -16,20 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMoImage, openEmulator, MO_HEADER_SIZE, type EmulatedDrive } from '../lib/emulator/index.js';
 import * as cdb from '../lib/scsi/cdb.js';
-import { header, mbps, now, row, type BenchFigure } from './util.js';
+import { header, row, timed, type BenchFigure } from './util.js';
 
-/**
- * Runs `f`; its rate in MB per second of this process's CPU time (user + system, every thread) and of the
- * wall clock. On a shared 2-core machine the wall clock also counts the time other processes ran.
- */
-async function timed(bytes: number, f: () => void | Promise<void>): Promise<{ cpu: number; wall: number }> {
-  const c0 = process.cpuUsage();
-  const t0 = now();
-  await f();
-  const wall = now() - t0;
-  const c = process.cpuUsage(c0);
-  return { cpu: mbps(bytes, (c.user + c.system) / 1000), wall: mbps(bytes, wall) };
-}
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);

@@ -7,7 +7,6 @@ import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { H, requestMac } from '../lib/center/http-auth.js';
 import { HttpCenterClient } from '../lib/center/http-client.js';
@@ -15,22 +14,11 @@ import { serveCenter, type RunningCenter } from '../lib/center/server.js';
 import type { LicenseRequest } from '../lib/domain/index.js';
 import { ledgerReport, makeWorld, tempDir, withCenter, type World } from './helpers/fixtures.js';
 import { billingFigures } from './helpers/center-instances.js';
-import { PgServer, requirePostgres, sharedPostgres } from './helpers/postgres.js';
+import { freePort, PgServer, requirePostgres, sharedPostgres } from './helpers/postgres.js';
 import { requireTool } from './helpers/tools.js';
 
 const req = (over: Partial<LicenseRequest> = {}): LicenseRequest => ({ requestId: randomUUID(), scheme: 'a', contentId: 'APP-1', mediumId: randomBytes(8).toString('hex'), ...over });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function until<T>(what: string, timeoutMs: number, f: () => Promise<T | undefined>): Promise<T> {
   const t0 = Date.now();

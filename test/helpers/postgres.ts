@@ -39,7 +39,8 @@ function run(bin: string, args: string[], opts: { input?: string } = {}): string
   return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], ...(opts.input ? { input: opts.input } : {}) });
 }
 
-function freePort(): Promise<number> {
+/** A loopback TCP port free right now (for servers that take a port on their command line). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);

@@ -21,7 +21,9 @@ export function requireTool(ctx: Mocha.Context, tool: string, pkg: string): void
 export function requireCapability(ctx: Mocha.Context, available: boolean, tool: string, pkg: string): void {
   if (available) return;
   if (process.env.MOCOPY_TEST_ALL === '1') throw new Error(`${tool} is missing and MOCOPY_TEST_ALL=1 (apt-get install ${pkg}, or npm run setup:system)`);
-  const title = ctx.test?.fullTitle() ?? 'a test';
+  // Called from a before() hook it skips the whole suite: name the suite, not the hook.
+  const runnable = ctx.test;
+  const title = runnable && (runnable as { type?: string }).type === 'hook' && runnable.parent ? `${runnable.parent.fullTitle()} (all its tests)` : runnable?.fullTitle() ?? 'a test';
   if (!notRun.has(pkg)) notRun.set(pkg, new Set());
   notRun.get(pkg)!.add(`${title} (needs ${tool})`);
   if (!reporting) {
@@ -47,20 +49,6 @@ export function pythonWith(module: string): string | undefined {
 /** Like requireTool, for "python3 with module X": returns the interpreter, or skips (fails under MOCOPY_TEST_ALL=1). */
 export function requirePythonModule(ctx: Mocha.Context, module: string, pkg: string): string {
   const python = pythonWith(module);
-  if (python) return python;
-  const tool = `python3 with the ${module} module`;
-  if (process.env.MOCOPY_TEST_ALL === '1') throw new Error(`${tool} is missing and MOCOPY_TEST_ALL=1 (apt-get install ${pkg}, or npm run setup:system)`);
-  // Called from a before() hook it skips the whole suite: name the suite, not the hook.
-  const runnable = ctx.test;
-  const title = runnable && (runnable as { type?: string }).type === 'hook' && runnable.parent ? `${runnable.parent.fullTitle()} (all its tests)` : runnable?.fullTitle() ?? 'a test';
-  if (!notRun.has(pkg)) notRun.set(pkg, new Set());
-  notRun.get(pkg)!.add(`${title} (needs ${tool})`);
-  if (!reporting) {
-    reporting = true;
-    process.on('exit', () => {
-      const lines = [...notRun].flatMap(([p, tests]) => [`  package ${p}:`, ...[...tests].map((t) => `    - ${t}`)]);
-      process.stdout.write(`\nNot run (a system tool is missing; \`npm run setup:system\` installs them on Debian/Ubuntu):\n${lines.join('\n')}\n`);
-    });
-  }
-  ctx.skip();
+  requireCapability(ctx, python !== undefined, `python3 with the ${module} module`, pkg);
+  return python!;
 }
