@@ -9,15 +9,8 @@ import {
   CIPHER_CHUNK, HEADER_SECTOR, PLAIN_CHUNK, Purpose, chunkCount, createStreamHeader, decryptStream, encryptChunk, encryptStream, encryptedSize, streamIdFor,
 } from '../lib/crypto/stream-aead.js';
 import { IntegrityError } from '../lib/crypto/errors.js';
+import { collect, fromList } from './helpers/streams.js';
 
-async function collect(it: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const b of it) parts.push(Buffer.from(b));
-  return Buffer.concat(parts);
-}
-async function* fromList(bufs: Buffer[]) {
-  for (const b of bufs) yield b;
-}
 function split(b: Buffer, sizes: number[]): Buffer[] {
   const out: Buffer[] = [];
   for (let i = 0, k = 0; i < b.length; k++) {

@@ -11,17 +11,10 @@ import * as S from '../lib/crypto/scheme.js';
 import {
   CIPHER_CHUNK, HEADER_SECTOR, PLAIN_CHUNK, Purpose, createStreamHeader, decryptStream, encryptStream, encryptedSize, parseStreamHeader, streamIdFor, decryptChunkAt,
 } from '../lib/crypto/stream-aead.js';
+import { collect, fromList } from './helpers/streams.js';
 
 const h = (s: string) => Buffer.from(s.replace(/\s/g, ''), 'hex');
 
-async function collect(it: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const b of it) parts.push(Buffer.from(b));
-  return Buffer.concat(parts);
-}
-async function* fromList(bufs: Buffer[]) {
-  for (const b of bufs) yield b;
-}
 const from = (...bufs: Buffer[]) => fromList(bufs);
 async function encrypt(key: Buffer, plain: Buffer, piece = 10007): Promise<Buffer> {
   const header = createStreamHeader({ purpose: Purpose.MASTER, plainLength: plain.length, streamId: streamIdFor('X') });

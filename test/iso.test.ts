@@ -8,12 +8,8 @@ import { decryptMasterProgram, findContent, openMaster } from '../lib/master/ind
 import { openDevice } from '../lib/drives/open.js';
 import { makeWorld, type World , withCenter } from './helpers/fixtures.js';
 import { requireTool } from './helpers/tools.js';
+import { collect } from './helpers/streams.js';
 
-async function collect(it: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const b of it) parts.push(b);
-  return Buffer.concat(parts);
-}
 
 describe('master ISO 9660', () => {
   let w: World;

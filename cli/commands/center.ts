@@ -4,15 +4,8 @@ import { createConsoleLazily, DEFAULT_PORT, exportLedger, importLedger, Ledger, 
 import { jsonOption, info, out, parseListen, printJson } from '../common.js';
 import { parseSchemes } from './master.js';
 import { registerOperator } from './operator.js';
+import { DB_HELP, ledgerSpec, withCenter, withLedger } from '../ledger-options.js';
 
-/** The ledger a command works on: --db, else MOCOPY_CENTER_DB (a SQLite path or a postgres:// URL). */
-export function ledgerSpec(o: { db?: string }): string {
-  const spec = o.db ?? process.env.MOCOPY_CENTER_DB;
-  if (!spec) throw new UsageError('no ledger: give --db LEDGER (a file path or postgres://…), or set MOCOPY_CENTER_DB');
-  return spec;
-}
-
-const DB_HELP = 'the center ledger: a SQLite file or postgres://USER@HOST[,HOST2]/DB (default: MOCOPY_CENTER_DB)';
 
 export function register(program: Command): void {
   const center = program.command('center').description('the license center: ledger, stations, contents, service');
@@ -25,47 +18,35 @@ export function register(program: Command): void {
     .addOption(jsonOption())
     .description('register a station and write its key file')
     .action(async (name: string, o: { db?: string; keyOut: string; json?: boolean }) => {
-      const c = await LicenseCenter.open(ledgerSpec(o));
-      try {
-        const key = await c.addStation(name);
+      const key = await withCenter(o, async (c) => {
+        const k = await c.addStation(name);
         try {
-          writeStationKey(o.keyOut, key);
+          writeStationKey(o.keyOut, k);
         } catch (e) {
-          await c.revokeStation(key.stationId); // no key file: the station could never be used
+          await c.revokeStation(k.stationId); // no key file: the station could never be used
           throw e;
         }
-        if (o.json) printJson({ stationId: key.stationId, centerId: key.centerId, keyFile: o.keyOut });
-        else out(`station ${key.stationId} registered with ${key.centerId}; key written to ${o.keyOut} (keep it private)`);
-      } finally {
-        await c.close();
-      }
+        return k;
+      });
+      if (o.json) printJson({ stationId: key.stationId, centerId: key.centerId, keyFile: o.keyOut });
+      else out(`station ${key.stationId} registered with ${key.centerId}; key written to ${o.keyOut} (keep it private)`);
     });
   station.command('revoke')
     .argument('<station-id>', 'the station to revoke')
     .option('--db <ledger>', DB_HELP)
     .description('revoke a station: it gets no more licenses')
     .action(async (id: string, o: { db?: string }) => {
-      const c = await LicenseCenter.open(ledgerSpec(o), { create: false });
-      try {
-        await c.revokeStation(id);
-        out(`station ${id} revoked`);
-      } finally {
-        await c.close();
-      }
+      await withCenter(o, (c) => c.revokeStation(id), { create: false });
+      out(`station ${id} revoked`);
     });
   station.command('list')
     .option('--db <ledger>', DB_HELP)
     .addOption(jsonOption())
     .description('list stations')
     .action(async (o: { db?: string; json?: boolean }) => {
-      const l = await Ledger.open(ledgerSpec(o), { create: false });
-      try {
-        const rows = await l.stations();
-        if (o.json) return printJson({ stations: rows });
-        for (const r of rows) out(`${r.id.padEnd(12)} ${r.status.padEnd(8)} ${r.name}`);
-      } finally {
-        await l.close();
-      }
+      const rows = await withLedger(o, (l) => l.stations());
+      if (o.json) return printJson({ stations: rows });
+      for (const r of rows) out(`${r.id.padEnd(12)} ${r.status.padEnd(8)} ${r.name}`);
     });
   center.command('content')
     .description('contents the center licenses')
@@ -80,28 +61,18 @@ export function register(program: Command): void {
       validateContentId(id);
       const price = Number(o.price);
       if (!Number.isInteger(price) || price < 0) throw new UsageError('--price must be a non-negative integer (cents)');
-      const c = await LicenseCenter.open(ledgerSpec(o));
-      try {
-        await c.registerContent({ contentId: id, name: o.name, schemes: parseSchemes(o.schemes), price });
-        out(`content ${id} registered`);
-      } finally {
-        await c.close();
-      }
+      await withCenter(o, (c) => c.registerContent({ contentId: id, name: o.name, schemes: parseSchemes(o.schemes), price }));
+      out(`content ${id} registered`);
     });
   center.command('report')
     .option('--db <ledger>', DB_HELP)
     .addOption(jsonOption())
     .description('licenses issued and billing rows')
     .action(async (o: { db?: string; json?: boolean }) => {
-      const l = await Ledger.open(ledgerSpec(o), { create: false });
-      try {
-        const r = await l.report();
-        if (o.json) return printJson(r);
-        out(`${r.licenses.length} license(s), ${r.billing.length} billing row(s)`);
-        for (const x of r.licenses) out(`  ${x.issuedAt}  ${x.stationId.padEnd(12)} ${x.contentId.padEnd(16)} scheme ${x.scheme.toUpperCase()} medium ${x.mediumId}`);
-      } finally {
-        await l.close();
-      }
+      const r = await withLedger(o, (l) => l.report());
+      if (o.json) return printJson(r);
+      out(`${r.licenses.length} license(s), ${r.billing.length} billing row(s)`);
+      for (const x of r.licenses) out(`  ${x.issuedAt}  ${x.stationId.padEnd(12)} ${x.contentId.padEnd(16)} scheme ${x.scheme.toUpperCase()} medium ${x.mediumId}`);
     });
   center.command('migrate')
     .option('--db <ledger>', DB_HELP)

@@ -5,7 +5,7 @@
  * medium ID is refused. Exit 0 only if every step behaved.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { mkdtempSync, openSync, readSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';

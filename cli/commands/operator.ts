@@ -1,16 +1,10 @@
 /** `mocopy center operator ...`: the people who use the center's web console (/console/). */
 import type { Command } from 'commander';
 import { userInfo } from 'node:os';
-import { generatePassword, hashPassword, Ledger, MIN_PASSWORD_LENGTH, OPERATOR_NAME, UsageError } from '../../lib/index.js';
+import { generatePassword, hashPassword, MIN_PASSWORD_LENGTH, OPERATOR_NAME, UsageError } from '../../lib/index.js';
 import { jsonOption, out, printJson } from '../common.js';
+import { DB_HELP, withLedger } from '../ledger-options.js';
 
-const DB_HELP = 'the center ledger: a SQLite file or postgres://USER@HOST[,HOST2]/DB (default: MOCOPY_CENTER_DB)';
-
-function spec(o: { db?: string }): string {
-  const s = o.db ?? process.env.MOCOPY_CENTER_DB;
-  if (!s) throw new UsageError('no ledger: give --db LEDGER (a file path or postgres://…), or set MOCOPY_CENTER_DB');
-  return s;
-}
 
 /** Changes made here are audited as the local user on this machine. */
 const cliActor = () => ({ operator: `cli:${(() => { try { return userInfo().username; } catch { return 'unknown'; } })()}`, address: 'local' });
@@ -31,15 +25,6 @@ async function readStdinPassword(): Promise<string> {
 /** The password to set: from stdin, or generated and printed once. */
 async function newPassword(fromStdin: boolean | undefined): Promise<{ password: string; generated: boolean }> {
   return fromStdin ? { password: await readStdinPassword(), generated: false } : { password: generatePassword(), generated: true };
-}
-
-async function withLedger<T>(o: { db?: string }, f: (l: Ledger) => Promise<T>): Promise<T> {
-  const l = await Ledger.open(spec(o), { create: false });
-  try {
-    return await f(l);
-  } finally {
-    await l.close();
-  }
 }
 
 export function registerOperator(centerCommand: Command): void {

@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { LicenseCenter } from './center.js';
 import { H, responseMac } from './http-auth.js';
-import type { OpenLedgerOptions } from './ledger.js';
+import { isPostgresUrl, type OpenLedgerOptions } from './ledger.js';
 import { createCenterLog, flushCenterLog, type LogFormat, type LogLevel } from './log.js';
 import type { CenterMetrics } from './metrics.js';
 import { HttpRefusal, readBody, refusalAnswer, StationApi, stationRoute, type StationEntry } from './station-api.js';
@@ -94,7 +94,7 @@ export async function serveCenter(o: ServeOptions): Promise<RunningCenter> {
   const log = await createCenterLog({ ...(o.logFormat ? { format: o.logFormat } : o.log ? { format: 'json' } : {}), ...(o.logLevel ? { level: o.logLevel } : {}), ...(o.log ? { sink: o.log } : {}), ...(o.logTo !== undefined ? { to: o.logTo } : {}) });
   // prom-client is loaded by the service only (the station's commands import this module too).
   const metrics: CenterMetrics | undefined = o.metrics === false ? undefined : new (await import('./metrics.js')).CenterMetrics();
-  const observer = metrics && { commit: (s: number, n: number) => metrics.commit(s, n, !o.db.match(/^postgres(ql)?:\/\//i)) };
+  const observer = metrics && { commit: (s: number, n: number) => metrics.commit(s, n, !isPostgresUrl(o.db)) };
   const center = await LicenseCenter.open(o.db, { ...o.ledger, create: false, ...(observer ? { observer } : {}) });
   const ledger = center.ledger;
   const consoleHandler = o.console ? await o.console(center) : undefined;
