@@ -543,6 +543,12 @@ export interface Row {
 const op = (x: Context) => x.c.cdb[0]!;
 const isCheck = (a: Answer | undefined, key: number, asc: number, ascq?: number) => !!a && !a.err && a.host === 0 && a.status === 2 && a.key === key && a.asc === asc && (ascq === undefined || a.ascq === ascq);
 const all = (x: Context): Aspect[] => x.diffs.map((d) => d.aspect);
+/** The sense key in REQUEST SENSE data: fixed format (70h/71h) byte 2, descriptor format (72h/73h) byte 1. */
+const senseKeyIn = (d: Buffer | undefined): number | undefined => {
+  if (!d || d.length < 3) return undefined;
+  const rc = d[0]! & 0x7f;
+  return rc === 0x70 || rc === 0x71 ? d[2]! & 0x0f : rc === 0x72 || rc === 0x73 ? d[1]! & 0x0f : undefined;
+};
 const isRw = (o: number) => [0x08, 0x28, 0xa8, 0x88, 0x0a, 0x2a, 0xaa, 0x8a, 0x2f, 0xaf, 0x8f, 0x2e, 0xae, 0x8e].includes(o);
 const lbaOf = (c: Cmd): bigint => c.cdb.length === 16 ? c.cdb.readBigUInt64BE(2) : c.cdb.length === 6 ? BigInt(c.cdb.readUIntBE(1, 3) & 0x1fffff) : BigInt(c.cdb.readUInt32BE(2));
 const tlOf = (c: Cmd): number => c.cdb.length === 16 ? c.cdb.readUInt32BE(10) : c.cdb.length === 12 ? c.cdb.readUInt32BE(6) : c.cdb.length === 10 ? c.cdb.readUInt16BE(7) : (c.cdb[4] || 256);
@@ -585,6 +591,16 @@ export const DELIBERATE: Row[] = [
     mo: 'the sense of the CHECK CONDITION before both',
     why: 'QEMU answered the first REQUEST SENSE itself (row qemu-request-sense), so the emulator never saw it and still holds the sense of its last CHECK CONDITION for the next REQUEST SENSE; the in-process column, without QEMU, answers NO SENSE as scsi_debug does.',
     explains: (x) => op(x) === 0x03 && !!x.prev && x.prev.c.cdb[0] === 0x03 && x.diffs.every((d) => d.aspect === 'data' || d.aspect === 'residual') ? all(x) : [],
+  },
+  {
+    id: 'qemu-stale-sense',
+    command: 'REQUEST SENSE right after a REPORT LUNS (which QEMU answers itself), the window before it holding a CHECK CONDITION',
+    sd: 'NO SENSE',
+    mo: 'the sense key of an earlier CHECK CONDITION (fixed format; the 8 bytes asked for end before its ASC)',
+    why: 'QEMU clears a device\'s kept sense when it issues the device\'s next command and keeps the sense of a CHECK CONDITION when it completes (row qemu-request-sense). With commands in flight together, a CHECK CONDITION that completes after a later command was issued leaves its sense kept; the REPORT LUNS that follows is QEMU\'s own (row qemu-report-luns) and does not clear it, so QEMU answers the REQUEST SENSE from it. Whether it happens depends on the order QEMU completes the window in: seen once in 5 runs of seed 20261110 (#6287 after #6284 ended 05/21/00), never in-process.',
+    explains: (x) => op(x) === 0x03 && !!x.prev && x.prev.c.cdb[0] === 0xa0 && x.sd.status === 0 && x.mo.status === 0
+      && senseKeyIn(x.sd.data) === 0 && (senseKeyIn(x.mo.data) ?? 0) !== 0
+      && x.diffs.every((d) => d.aspect === 'data' || d.aspect === 'residual') ? all(x) : [],
   },
   {
     id: 'iscsi-edtl',
