@@ -20,6 +20,8 @@ export interface BenchFigure {
   baseline: number;
   ratio: number;
   goal: number | null;
+  /** The ratio meets its goal by staying at or under it (memory, time per page), not by reaching it. */
+  lowerIsBetter?: boolean;
 }
 
 /**

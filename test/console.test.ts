@@ -42,6 +42,7 @@ for (const backend of LEDGER_BACKENDS) describe(`operators' console over HTTP [$
     assert.match(String(s.headers['content-security-policy']), /^default-src 'self'/);
     assert.equal(s.headers['x-frame-options'], 'DENY');
     assert.equal(s.headers['cache-control'], 'no-store');
+    assert.equal(s.headers['server-timing'], undefined, 'no timings before sign-in');
     assert.ok(csrfOf(s.body).length > 20);
     assert.doesNotMatch(s.body, /<script>|<script [^>]*>[^<]/, 'no inline script');
     assert.doesNotMatch(s.body, / on[a-z]+=/, 'no inline event handlers');
@@ -70,6 +71,8 @@ for (const backend of LEDGER_BACKENDS) describe(`operators' console over HTTP [$
     const home = await a.get('/console/');
     assert.equal(home.status, 200);
     assert.match(home.body, /<h1>Overview<\/h1>/);
+    const page = await a.get('/console/licenses');
+    assert.match(String(page.headers['server-timing']), /^db;dur=\d+\.\d+, render;dur=\d+\.\d+, total;dur=\d+\.\d+$/, 'signed-in pages say where their time went');
     assert.match(home.body, /alice · admin/);
     const token = a.cookies.get('mocopy_console')!;
     assert.equal((await a.post('/console/sign-out', {})).status, 303);

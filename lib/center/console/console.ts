@@ -11,6 +11,7 @@
  * authentication headers are refused: the console never accepts station MACs.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +19,7 @@ import { Eta } from 'eta';
 import { newKey } from '../../crypto/scheme.js';
 import { isContentId, isScheme, type Scheme } from '../../domain/index.js';
 import type { LicenseCenter } from '../center.js';
-import type { AuditActor, AuditFilter, ConsoleSession, Ledger, LicenseCursor, LicenseFilter, LicenseListRow } from '../ledger.js';
+import type { AuditActor, AuditFilter, ConsoleSession, ContentRow, Ledger, LicenseCursor, LicenseFilter, LicenseListRow } from '../ledger.js';
 import type { ConsoleHandler } from '../server.js';
 import { ConsoleHttpError, cookie, csrfFor, csvField, isTls, money, parseCookies, parseMoney, readForm, redirect, SECURITY_HEADERS, send, sha256hex, tokensEqual } from './http.js';
 import { dummyHash, OPERATOR_NAME, verifyPassword } from './password.js';
@@ -29,6 +30,8 @@ export const ABSOLUTE_MS = 12 * 3600_000;
 export const FREE_FAILURES = 5;
 export const MAX_LOCK_MS = 15 * 60_000;
 export const PAGE_SIZE = 50;
+/** How long the licenses page's filter lists are reused (ms). */
+const CHOICES_MS = 2000;
 const EXPORT_CHUNK = 2000;
 const SESSION_COOKIE = 'mocopy_console';
 const PRE_COOKIE = 'mocopy_console_pre';
@@ -83,15 +86,57 @@ export async function createConsole(center: LicenseCenter, opts: ConsoleOptions 
   let closed = false;
 
   const stationNames = new Map<string, string>();
-  const stationLabel = async (id: string): Promise<string> => {
-    if (!stationNames.has(id)) for (const s of await ledger.stations()) stationNames.set(s.id, s.name);
+  const stationLabel = (id: string): string => {
     const n = stationNames.get(id);
     return n ? `${n} (${id})` : id;
   };
-  const liveRow = async (r: LicenseListRow) => ({ id: r.id, time: time(r.issuedAt), station: await stationLabel(r.stationId), contentId: r.contentId, mediumId: r.mediumId, scheme: r.scheme.toUpperCase(), price: money(r.amount) });
+  /** Rows as a page shows them; a station this instance has not seen yet (another instance added it) is looked up once. */
+  const liveRows = async (rows: LicenseListRow[]) => {
+    if (rows.some((r) => !stationNames.has(r.stationId))) for (const s of await ledger.stations()) stationNames.set(s.id, s.name);
+    return rows.map((r) => ({ id: r.id, time: time(r.issuedAt), station: stationLabel(r.stationId), contentId: r.contentId, mediumId: r.mediumId, scheme: r.scheme.toUpperCase(), price: money(r.amount) }));
+  };
+  const liveRow = async (r: LicenseListRow) => (await liveRows([r]))[0]!;
+  // The licenses page's filter lists (stations, contents) change rarely but are drawn on every page: kept for
+  // CHOICES_MS, dropped at once when this instance adds one; one added on another instance shows up within that time.
+  let choices: { at: number; value: Promise<[Awaited<ReturnType<Ledger['stations']>>, ContentRow[]]> } | undefined;
+  const filterChoices = () => {
+    const t = performance.now();
+    if (!choices || t - choices.at > CHOICES_MS) {
+      const value = Promise.all([ledger.stations(), ledger.contents()]);
+      choices = { at: t, value };
+      value.then(([stations]) => { for (const st of stations) stationNames.set(st.id, st.name); }, () => { if (choices?.value === value) choices = undefined; });
+    }
+    return choices.value;
+  };
 
+  // Server-Timing on signed-in pages (browsers' developer tools show it; bench/console.ts reads it): the time spent
+  // in the ledger, in the template, and from the request reaching the console to the page handed to Node's HTTP
+  // response. Never before sign-in, where timings could tell an attacker something.
+  const timing = new WeakMap<ServerResponse, { start: number; db: number; render: number; signedIn?: boolean }>();
+  async function db<T>(res: ServerResponse, p: Promise<T>): Promise<T> {
+    const t = performance.now();
+    try {
+      return await p;
+    } finally {
+      const m = timing.get(res);
+      if (m) m.db += performance.now() - t;
+    }
+  }
   const render = (view: string, data: Record<string, unknown>): string => eta.render(`./${view}`, { centerId: center.centerId, nav: [], who: undefined, ...data });
-  const page = (res: ServerResponse, status: number, html: string, extra: Record<string, string | string[]> = {}) => send(res, status, 'text/html; charset=utf-8', html, extra);
+  const page = (res: ServerResponse, status: number, html: string, extra: Record<string, string | string[]> = {}) => {
+    const m = timing.get(res);
+    const serverTiming: Record<string, string> = m?.signedIn ? { 'server-timing': `db;dur=${m.db.toFixed(3)}, render;dur=${m.render.toFixed(3)}, total;dur=${(performance.now() - m.start).toFixed(3)}` } : {};
+    send(res, status, 'text/html; charset=utf-8', html, { ...serverTiming, ...extra });
+  };
+  const rendered = (res: ServerResponse, f: () => string): string => {
+    const t = performance.now();
+    try {
+      return f();
+    } finally {
+      const m = timing.get(res);
+      if (m) m.render += performance.now() - t;
+    }
+  };
   const pageFor = (who: Who, current: string, view: string, data: Record<string, unknown>) =>
     render(view, { ...data, who, csrf: who.csrf, admin: who.role === 'admin', nav: NAV.map((n) => ({ ...n, current: n.key === current })) });
   const message = (res: ServerResponse, status: number, who: Who | undefined, heading: string, text: string, back = '/console/') =>
@@ -240,25 +285,25 @@ export async function createConsole(center: LicenseCenter, opts: ConsoleOptions 
     try {
       ({ filter, f } = licenseFilter(url.searchParams));
       after = decodeCursor(url.searchParams.get('after'));
-      rows = await ledger.licensePage(filter, { order: 'desc', limit: PAGE_SIZE + 1, ...(after ? { after } : {}) });
+      rows = await db(res, ledger.licensePage(filter, { order: 'desc', limit: PAGE_SIZE + 1, ...(after ? { after } : {}) }));
     } catch (e) {
       if (!(e instanceof ConsoleHttpError)) throw e;
       error = e.message;
     }
     const more = rows.length > PAGE_SIZE;
     rows = rows.slice(0, PAGE_SIZE);
-    const [stations, contents] = await Promise.all([ledger.stations(), ledger.contents()]);
-    for (const s of stations) stationNames.set(s.id, s.name);
+    const [stations, contents] = await db(res, filterChoices());
     const fq = filterQuery(f);
     const last = rows[rows.length - 1];
-    page(res, error ? 400 : 200, pageFor(who, 'licenses', 'licenses', {
+    const shown = await liveRows(rows);
+    page(res, error ? 400 : 200, rendered(res, () => pageFor(who, 'licenses', 'licenses', {
       title: 'Licenses', f, error, stations, contents,
-      rows: await Promise.all(rows.map(liveRow)),
+      rows: shown,
       live: !after && !error,
       eventsHref: `/console/events?${new URLSearchParams({ ...Object.fromEntries(new URLSearchParams(fq)), since: encodeCursor(rows[0] ? { issuedAt: rows[0].issuedAt, id: rows[0].id } : { issuedAt: new Date(now()).toISOString(), id: '-' }) })}`,
       csvHref: `/console/licenses.csv${fq ? `?${fq}` : ''}`,
       nextHref: more && last ? `/console/licenses?${new URLSearchParams({ ...Object.fromEntries(new URLSearchParams(fq)), after: encodeCursor({ issuedAt: last.issuedAt, id: last.id }) })}` : undefined,
-    }));
+    })));
   }
 
   /** Every matching license with its bill, oldest first (the report's order), streamed in keyset chunks. */
@@ -332,6 +377,7 @@ export async function createConsole(center: LicenseCenter, opts: ConsoleOptions 
     const token = randomBytes(32).toString('base64url');
     await ledger.addStationAudited(id, name, newKey(), actorOf(req, who), { tokenHash: sha256hex(token), sessionHash: who.tokenHash, expiresMs: now() + 10 * 60_000 });
     stationNames.set(id, name);
+    choices = undefined;
     page(res, 200, pageFor(who, 'stations', 'station-added', { title: 'Station registered', id, name, token }));
   }
 
@@ -379,6 +425,7 @@ export async function createConsole(center: LicenseCenter, opts: ConsoleOptions 
           : price === undefined ? 'A price is an amount like 15 or 15.00.' : undefined;
     if (error) return contentsPage(res, who, { error, status: 400 });
     if (!(await ledger.addContentAudited({ id, name, schemes, price: price! }, actorOf(req, who)))) return contentsPage(res, who, { error: `There is a content ${id} already.`, status: 409 });
+    choices = undefined;
     await contentsPage(res, who, { notice: `Content ${id} added.` });
   }
 
@@ -471,7 +518,9 @@ export async function createConsole(center: LicenseCenter, opts: ConsoleOptions 
       if (method === 'POST') return signIn(req, res);
       throw new ConsoleHttpError(405, 'Method not allowed.');
     }
-    const who = await sessionOf(req);
+    const who = await db(res, sessionOf(req));
+    const m = timing.get(res);
+    if (m && who) m.signedIn = true;
     if (!who) {
       if (method === 'GET' && !path.startsWith('/console/events') && path !== '/console/licenses.csv') return redirect(res, '/console/sign-in');
       if (method === 'POST') req.resume();
@@ -510,6 +559,7 @@ export async function createConsole(center: LicenseCenter, opts: ConsoleOptions 
 
   return {
     async handle(req, res, url) {
+      timing.set(res, { start: performance.now(), db: 0, render: 0 });
       try {
         // The console never takes station authentication, and a station's request never gets a console answer.
         if (Object.keys(req.headers).some((h) => h.startsWith('x-mocopy-'))) throw new ConsoleHttpError(400, 'The console does not accept station authentication (x-mocopy-* headers).');

@@ -38,6 +38,14 @@ export function licensePageSql(d: Dialect, f: LicenseFilter, page: { after?: Lic
 
 export interface DbLicenseListRow { id: string; request_id: string; station_id: string; content_id: string; medium_id: string; scheme: Scheme; issued_at: string; bill_id: number | string | null; amount: number | string | null; billed_at: string | null }
 
+/** A page row as a raw statement returns it: the columns of licensePageSql's SELECT, in order. */
+export type LicenseListTuple = [string, string, string, string, string, Scheme, string, number | string | null, number | string | null, string | null];
+
+export const fromLicenseListTuple = (r: LicenseListTuple): LicenseListRow => ({
+  id: r[0], requestId: r[1], stationId: r[2], contentId: r[3], mediumId: r[4], scheme: r[5], issuedAt: r[6],
+  billId: r[7] === null ? null : Number(r[7]), amount: r[8] === null ? null : Number(r[8]), billedAt: r[9],
+});
+
 export const toLicenseListRow = (r: DbLicenseListRow): LicenseListRow => ({
   id: r.id, requestId: r.request_id, stationId: r.station_id, contentId: r.content_id, mediumId: r.medium_id, scheme: r.scheme, issuedAt: r.issued_at,
   billId: r.bill_id === null ? null : Number(r.bill_id), amount: r.amount === null ? null : Number(r.amount), billedAt: r.billed_at,

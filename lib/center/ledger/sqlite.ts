@@ -16,7 +16,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import type { Scheme } from '../../domain/index.js';
 import { LATEST_SCHEMA, SQLITE_MIGRATIONS } from './migrations.js';
-import { auditJson, auditSql, licensePageSql, perDaySql, revenueBySql, STATION_ACTIVITY_SQL, toAuditRow, toLicenseListRow, totalsSql, toStationActivity, type DbLicenseListRow } from './console-sql.js';
+import { auditJson, auditSql, fromLicenseListTuple, licensePageSql, perDaySql, revenueBySql, STATION_ACTIVITY_SQL, toAuditRow, totalsSql, toStationActivity, type LicenseListTuple } from './console-sql.js';
 import { REPORT_BILLING, REPORT_LICENSES, toBillingLine, toOperator, type DbOperator, toContent, toLicense, toLicenseSummary, toStation, toStationPublic, type DbBillingLine, type DbContent, type DbLicense, type DbStation } from './rows.js';
 import { LedgerError, LedgerWriteError, NONCE_KEEP_MS, SIGN_IN_FAILURES_KEEP_MS, type AuditActor, type AuditFilter, type AuditRow, type ConsoleSession, type KeyDownload, type LicenseCursor, type LicenseFilter, type LicenseListRow, type OperatorRole, type OperatorRow, type ContentRow, type LedgerObserver, type Ledger, type LedgerDump, type LedgerReport, type LedgerTx, type LicenseRow, type StationRow } from './types.js';
 
@@ -56,6 +56,7 @@ export class SqliteLedger implements Ledger {
   readonly stats = { commits: 0, items: 0 };
 
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly rawStatements = new Map<string, Database.Statement>();
   private readonly secret: Buffer;
   private readonly km: Buffer;
   private pending: Item[] = [];
@@ -112,6 +113,16 @@ export class SqliteLedger implements Ledger {
     if (!st) {
       st = this.db.prepare(sql);
       this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  /** A statement returning rows as arrays of column values: for pages and exports that read many rows. */
+  private rawStmt(sql: string): Database.Statement {
+    let st = this.rawStatements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql).raw(true);
+      this.rawStatements.set(sql, st);
     }
     return st;
   }
@@ -546,7 +557,7 @@ export class SqliteLedger implements Ledger {
   async licensePage(filter: LicenseFilter, page: { after?: LicenseCursor; order: 'asc' | 'desc'; limit: number }): Promise<LicenseListRow[]> {
     await this.quiet();
     const q = licensePageSql('sqlite', filter, page);
-    return (this.stmt(q.sql).all(...q.values) as DbLicenseListRow[]).map(toLicenseListRow);
+    return (this.rawStmt(q.sql).all(...q.values) as LicenseListTuple[]).map(fromLicenseListTuple);
   }
 
   async licenseTotals(sinceIso: string): Promise<{ licenses: number; revenue: number }> {
