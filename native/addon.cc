@@ -1,9 +1,22 @@
-// The N-API surface of the pass-through addon: open, execute (on the libuv pool), close, limits.
+// The N-API surface of the pass-through addon: open, execute, close, limits, handleInfo.
+// execute runs a command one of two ways, chosen per handle at open (handleInfo says which, and why):
+//  - 'sg-async' (Linux /dev/sgN): the sg driver's asynchronous interface, no thread hop. execute() write()s the
+//    command's sg_io_hdr and returns; a uv_poll_t on the descriptor wakes the loop when commands complete, and
+//    read() collects them. Up to 16 (SG_MAX_QUEUE) are in the kernel per handle; more wait in a FIFO here and go
+//    in as completions free slots. A completion already there when execute() returns is collected at once.
+//  - 'worker' (block nodes, Windows, or the async interface turned off): SG_IO / IOCTL_SCSI_PASS_THROUGH_DIRECT
+//    in a Napi::AsyncWorker on the libuv pool, one pool thread per command in flight.
 // Thin on purpose: argument checks beyond memory safety live in TypeScript (native-transport.ts).
 #include <napi.h>
 
 #include <cstring>
 #include <unordered_map>
+#ifdef __linux__
+#include <uv.h>
+
+#include <deque>
+#include <memory>
+#endif
 
 #include "passthrough.h"
 #ifdef _WIN32
@@ -16,10 +29,18 @@ namespace {
 constexpr double kMinTimeoutMs = 1;
 constexpr double kMaxTimeoutMs = 24.0 * 60 * 60 * 1000;
 
+#ifdef __linux__
+struct SgQueue;
+#endif
+
 struct HandleEntry {
   OsHandle os;
-  int inFlight = 0;
+  int inFlight = 0;  // worker mode: commands on the pool
   bool closing = false;
+#ifdef __linux__
+  SgQueue* sg = nullptr;  // sg-async mode
+#endif
+  std::string fallbackReason;  // worker mode: why not sg-async
 };
 
 // Touched only on the JS thread (open/close/execute start and worker completion callbacks).
@@ -134,6 +155,354 @@ class NopWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
 };
 
+
+#ifdef __linux__
+// ---- sg-async mode ----------------------------------------------------------------------------------------
+
+// One command: its promise, the CDB copy, the caller's data buffer (used in place, referenced until the command
+// is read back or the descriptor is closed) and the sense buffer the kernel writes into at read().
+struct SgCommand {
+  explicit SgCommand(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+  int32_t tag = 0;
+  Napi::Promise::Deferred deferred;
+  Napi::ObjectReference dataRef;
+  Napi::Reference<Napi::ArrayBuffer> bufferRef;
+  uint8_t cdb[16] = {0};
+  Request req;
+  uint8_t sense[kSenseBufferSize] = {0};
+  uint64_t t0 = 0;
+};
+
+// A completion collected inside execute() itself saves a trip through the event loop; at most this many in a row,
+// so that a device answering as fast as it is asked cannot keep the loop (timers, other I/O) waiting for long.
+constexpr int kSyncStreakMax = 16;
+
+struct SgQueue {
+  uv_poll_t poll;
+  napi_env env = nullptr;
+  napi_async_context asyncContext = nullptr;
+  napi_async_cleanup_hook_handle cleanupHook = nullptr;
+  int32_t id = 0;
+  int fd = -1;
+  bool syncReap = true;
+  bool pollActive = false;
+  bool refd = false;
+  bool closing = false;
+  bool dead = false;  // the device went away (or the descriptor failed): every command is refused with deadErr
+  OsError deadErr;
+  int syncStreak = 0;
+  int32_t nextTag = 1;
+  std::unordered_map<int32_t, std::unique_ptr<SgCommand>> inFlight;
+  std::deque<std::unique_ptr<SgCommand>> waiting;
+  // Counters for handleInfo (tests and benchmarks).
+  double submitted = 0, queueFull = 0, syncCompleted = 0, polledCompleted = 0;
+  size_t maxInFlight = 0, maxWaiting = 0;
+};
+
+Napi::Error ErrorWithCode(Napi::Env env, const std::string& message, const char* code, int errnum) {
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  if (errnum) e.Set("errno", Napi::Number::New(env, errnum));
+  return e;
+}
+
+void SgReject(Napi::Env env, SgCommand& c, const Napi::Error& e) {
+  Napi::HandleScope scope(env);
+  c.deferred.Reject(e.Value());
+}
+
+void SgResolve(Napi::Env env, SgQueue* q, std::unique_ptr<SgCommand> c, const Completion& done) {
+  Napi::HandleScope scope(env);
+  const uint64_t t1 = OsMonotonicUs();
+  if (!c->bufferRef.IsEmpty() && c->bufferRef.Value().IsDetached()) {
+    SgReject(env, *c, ErrorWithCode(env, "the data buffer was detached (transferred) while the command was in flight", "EDETACHED", 0));
+    return;
+  }
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("status", Napi::Number::New(env, done.status));
+  r.Set("hostStatus", Napi::Number::New(env, done.hostStatus));
+  r.Set("driverStatus", Napi::Number::New(env, done.driverStatus));
+  r.Set("sense", Napi::Buffer<uint8_t>::Copy(env, c->sense, done.senseLen > kSenseBufferSize ? kSenseBufferSize : done.senseLen));
+  r.Set("residual", Napi::Number::New(env, static_cast<double>(done.residual)));
+  r.Set("durationUs", Napi::Number::New(env, static_cast<double>(t1 - c->t0)));
+  c->deferred.Resolve(r);
+  (void)q;
+}
+
+bool SgFatalErrno(int e) { return e == ENODEV || e == ENXIO || e == EBADF || e == ESHUTDOWN; }
+
+void SgStopPoll(SgQueue* q) {
+  if (q->pollActive) {
+    uv_poll_stop(&q->poll);
+    q->pollActive = false;
+  }
+}
+
+void SgUpdateRef(SgQueue* q) {
+  // The poll handle keeps the process alive only while commands are outstanding (an idle open handle does not,
+  // as with the worker mode).
+  const bool want = q->pollActive && (!q->inFlight.empty() || !q->waiting.empty());
+  if (want == q->refd) return;
+  if (want) uv_ref(reinterpret_cast<uv_handle_t*>(&q->poll));
+  else uv_unref(reinterpret_cast<uv_handle_t*>(&q->poll));
+  q->refd = want;
+}
+
+void SgSetOs(int32_t id, OsHandle os) {
+  auto it = g_handles.find(id);
+  if (it != g_handles.end()) it->second.os = os;
+}
+
+// The descriptor is unusable (device gone, or read() failed for no one command): close it, which orphans whatever
+// the kernel still holds (it then never touches our buffers), and fail every outstanding command with the errno.
+void SgKill(Napi::Env env, SgQueue* q, const OsError& err) {
+  if (q->dead) return;
+  q->dead = true;
+  q->deadErr = err;
+  SgStopPoll(q);
+  if (q->fd >= 0) {
+    close(q->fd);
+    q->fd = -1;
+    SgSetOs(q->id, OsInvalidHandle());
+  }
+  auto inFlight = std::move(q->inFlight);
+  auto waiting = std::move(q->waiting);
+  q->inFlight.clear();
+  q->waiting.clear();
+  const std::string where = "handle " + std::to_string(q->id);
+  for (auto& kv : inFlight) SgReject(env, *kv.second, MakeOsError(env, err, where));
+  for (auto& c : waiting) SgReject(env, *c, MakeOsError(env, err, where));
+}
+
+// Tries to hand `c` to the kernel. Returns it back (non-null) when the descriptor's queue is full; otherwise it
+// was submitted, or settled (rejected: a failure of its own, or the descriptor died).
+std::unique_ptr<SgCommand> SgTrySubmit(Napi::Env env, SgQueue* q, std::unique_ptr<SgCommand> c) {
+  if (q->dead) {
+    SgReject(env, *c, MakeOsError(env, q->deadErr, "handle " + std::to_string(q->id)));
+    return nullptr;
+  }
+  c->tag = q->nextTag;
+  q->nextTag = q->nextTag == INT32_MAX ? 1 : q->nextTag + 1;
+  c->t0 = OsMonotonicUs();
+  OsError err;
+  switch (OsAsyncSubmit(q->fd, c->tag, c->req, c->sense, &err)) {
+    case SubmitStatus::Ok:
+      q->submitted++;
+      q->inFlight.emplace(c->tag, std::move(c));
+      if (q->inFlight.size() > q->maxInFlight) q->maxInFlight = q->inFlight.size();
+      return nullptr;
+    case SubmitStatus::QueueFull:
+      q->queueFull++;
+      if (q->inFlight.empty()) {
+        // Nothing of ours is outstanding, so no completion will ever free a slot: not a full queue after all.
+        SgReject(env, *c, MakeOsError(env, err, "handle " + std::to_string(q->id)));
+        return nullptr;
+      }
+      return c;
+    case SubmitStatus::Failed:
+      if (SgFatalErrno(err.errnum)) {
+        q->waiting.push_front(std::move(c));
+        SgKill(env, q, err);
+      } else {
+        SgReject(env, *c, MakeOsError(env, err, "handle " + std::to_string(q->id)));
+      }
+      return nullptr;
+  }
+  return nullptr;
+}
+
+void SgWait(SgQueue* q, std::unique_ptr<SgCommand> c, bool front) {
+  if (front) q->waiting.push_front(std::move(c));
+  else q->waiting.push_back(std::move(c));
+  if (q->waiting.size() > q->maxWaiting) q->maxWaiting = q->waiting.size();
+}
+
+// A new command: to the kernel at once, or behind the ones already waiting (FIFO order is kept).
+void SgEnqueue(Napi::Env env, SgQueue* q, std::unique_ptr<SgCommand> c) {
+  if (!q->dead && !q->waiting.empty()) {
+    SgWait(q, std::move(c), false);
+    return;
+  }
+  std::unique_ptr<SgCommand> back = SgTrySubmit(env, q, std::move(c));
+  if (back) SgWait(q, std::move(back), false);
+}
+
+// Moves waiting commands into the kernel while it takes them.
+void SgPump(Napi::Env env, SgQueue* q) {
+  while (!q->dead && !q->closing && !q->waiting.empty()) {
+    std::unique_ptr<SgCommand> c = std::move(q->waiting.front());
+    q->waiting.pop_front();
+    std::unique_ptr<SgCommand> back = SgTrySubmit(env, q, std::move(c));
+    if (back) {
+      SgWait(q, std::move(back), true);
+      return;
+    }
+  }
+}
+
+// Collects every completed command (read() until EAGAIN), resolving or rejecting each, and refills the kernel's
+// queue from the FIFO. Returns how many were collected.
+int SgDrain(Napi::Env env, SgQueue* q) {
+  int n = 0;
+  while (!q->dead) {
+    Completion done;
+    OsError err;
+    CollectStatus st = OsAsyncCollect(q->fd, &done, &err);
+    if (st == CollectStatus::Empty) break;
+    if (st == CollectStatus::Failed && !done.tagged) {
+      SgKill(env, q, err);
+      break;
+    }
+    auto it = q->inFlight.find(done.tag);
+    if (it == q->inFlight.end()) continue;  // not ours (cannot happen: the descriptor is this handle's alone)
+    std::unique_ptr<SgCommand> c = std::move(it->second);
+    q->inFlight.erase(it);
+    n++;
+    if (st == CollectStatus::Got) SgResolve(env, q, std::move(c), done);
+    else SgReject(env, *c, MakeOsError(env, err, "handle " + std::to_string(q->id)));
+    SgPump(env, q);
+  }
+  return n;
+}
+
+void SgOnPoll(uv_poll_t* handle, int status, int events) {
+  (void)events;
+  SgQueue* q = static_cast<SgQueue*>(handle->data);
+  Napi::Env env(q->env);
+  {
+    Napi::HandleScope scope(env);
+    // Resolving here, outside any JS call: the callback scope runs the promise reactions (microtasks) when it
+    // closes. They may call execute() or close() on this handle, so q is not touched after the scope.
+    Napi::CallbackScope cb(env, q->asyncContext);
+    q->syncStreak = 0;
+    const int n = SgDrain(env, q);
+    q->polledCompleted += n;
+    if (!q->dead) {
+      OsError err;
+      if (status < 0) {
+        // libuv reports POLLERR as UV_EBADF and stops the handle.
+        q->pollActive = false;
+        OsFillErrno(&err, EIO, "poll(sg)");
+        err.message = std::string("the descriptor reported an error (") + uv_strerror(status) + ")";
+        SgKill(env, q, err);
+      } else if (n == 0 && OsAsyncHungUp(q->fd, &err)) {
+        SgKill(env, q, err);
+      }
+    }
+    if (!q->dead) SgUpdateRef(q);
+  }
+}
+
+void SgFreeQueue(uv_handle_t* h) {
+  SgQueue* q = static_cast<SgQueue*>(h->data);
+  if (q->asyncContext) napi_async_destroy(q->env, q->asyncContext);
+  delete q;
+}
+
+// The environment is going away (process exit, worker thread end) with the handle still open: close the
+// descriptor and the poll handle without calling into JavaScript; the promises go with the environment.
+void SgOnEnvCleanup(napi_async_cleanup_hook_handle hook, void* arg) {
+  (void)hook;
+  SgQueue* q = static_cast<SgQueue*>(arg);
+  SgStopPoll(q);
+  if (q->fd >= 0) close(q->fd);
+  q->fd = -1;
+  g_handles.erase(q->id);
+  for (auto& kv : q->inFlight) (void)kv.second.release();
+  for (auto& c : q->waiting) (void)c.release();
+  uv_close(reinterpret_cast<uv_handle_t*>(&q->poll), [](uv_handle_t* h) {
+    SgQueue* q = static_cast<SgQueue*>(h->data);
+    napi_remove_async_cleanup_hook(q->cleanupHook);
+    delete q;  // (the async context goes with the environment)
+  });
+}
+
+// Sets up sg-async mode on an sg descriptor; nullptr with *why when it cannot (the handle then uses workers).
+SgQueue* SgCreate(Napi::Env env, int32_t id, int fd, bool syncReap, std::string* why) {
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) {
+    *why = "no libuv loop for this environment";
+    return nullptr;
+  }
+  auto* q = new SgQueue();
+  q->env = env;
+  q->id = id;
+  q->fd = fd;
+  q->syncReap = syncReap;
+  int rc = uv_poll_init(loop, &q->poll, fd);
+  if (rc != 0) {
+    *why = std::string("uv_poll_init on the descriptor failed: ") + uv_strerror(rc);
+    delete q;
+    return nullptr;
+  }
+  q->poll.data = q;
+  rc = uv_poll_start(&q->poll, UV_READABLE, SgOnPoll);
+  if (rc != 0) {
+    *why = std::string("uv_poll_start on the descriptor failed: ") + uv_strerror(rc);
+    uv_close(reinterpret_cast<uv_handle_t*>(&q->poll), SgFreeQueue);
+    return nullptr;
+  }
+  q->pollActive = true;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&q->poll));
+  if (napi_async_init(env, nullptr, Napi::String::New(env, "mocopy.sg"), &q->asyncContext) != napi_ok) q->asyncContext = nullptr;
+  if (napi_add_async_cleanup_hook(env, SgOnEnvCleanup, q, &q->cleanupHook) != napi_ok) q->cleanupHook = nullptr;
+  return q;
+}
+
+// close() on an sg-async handle: commands already completed are resolved, those still waiting in the FIFO (never
+// sent) and those in the kernel are rejected with ECANCELED, then the descriptor is closed (the kernel orphans
+// what it still runs and, with indirect I/O, never writes into the caller's buffers again: they are released).
+void SgClose(Napi::Env env, SgQueue* q) {
+  q->closing = true;
+  auto waiting = std::move(q->waiting);
+  q->waiting.clear();
+  const std::string where = "handle " + std::to_string(q->id);
+  for (auto& c : waiting) {
+    SgReject(env, *c, ErrorWithCode(env, where + ": closed before the command was sent to the device", "ECANCELED", ECANCELED));
+  }
+  if (!q->dead) SgDrain(env, q);
+  SgStopPoll(q);
+  if (q->fd >= 0) close(q->fd);
+  q->fd = -1;
+  auto inFlight = std::move(q->inFlight);
+  q->inFlight.clear();
+  for (auto& kv : inFlight) {
+    SgReject(env, *kv.second, ErrorWithCode(env, where + ": closed while the command was in flight (the device may have executed it)", "ECANCELED", ECANCELED));
+  }
+  if (q->cleanupHook) napi_remove_async_cleanup_hook(q->cleanupHook);
+  q->cleanupHook = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(&q->poll), SgFreeQueue);
+}
+
+Napi::Value SgExecute(Napi::Env env, SgQueue* q, const Napi::Buffer<uint8_t>& cdb, Direction dir, Napi::Value data, uint32_t timeoutMs) {
+  auto c = std::make_unique<SgCommand>(env);
+  memcpy(c->cdb, cdb.Data(), cdb.Length());
+  c->req.cdb = c->cdb;
+  c->req.cdbLen = cdb.Length();
+  c->req.direction = dir;
+  c->req.timeoutMs = timeoutMs;
+  if (data.IsTypedArray()) {
+    Napi::Uint8Array arr = data.As<Napi::Uint8Array>();
+    // Used in place (no copy); referenced until the command is read back or the descriptor closed.
+    c->dataRef = Napi::Persistent(data.As<Napi::Object>());
+    c->bufferRef = Napi::Persistent(arr.ArrayBuffer());
+    c->req.data = arr.Data();
+    c->req.dataLen = arr.ByteLength();
+  }
+  Napi::Promise p = c->deferred.Promise();
+  SgEnqueue(env, q, std::move(c));
+  if (!q->dead && q->syncReap && q->syncStreak < kSyncStreakMax && !q->inFlight.empty()) {
+    const int n = SgDrain(env, q);
+    if (n > 0) {
+      q->syncStreak++;
+      q->syncCompleted += n;
+    }
+  }
+  if (!q->dead) SgUpdateRef(q);
+  return p;
+}
+#endif  // __linux__
+
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
@@ -142,7 +511,14 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   }
   std::string path = info[0].As<Napi::String>();
   bool write = false;
-  if (info.Length() > 1 && info[1].IsObject()) write = info[1].As<Napi::Object>().Get("write").ToBoolean();
+  bool wantAsync = true;  // {async: false}: the worker mode even on /dev/sgN
+  bool syncReap = true;   // {syncReap: false}: sg-async completions only through the event loop
+  if (info.Length() > 1 && info[1].IsObject()) {
+    Napi::Object o = info[1].As<Napi::Object>();
+    write = o.Get("write").ToBoolean();
+    if (o.Has("async") && o.Get("async").IsBoolean()) wantAsync = o.Get("async").ToBoolean();
+    if (o.Has("syncReap") && o.Get("syncReap").IsBoolean()) syncReap = o.Get("syncReap").ToBoolean();
+  }
   OsHandle os = OsInvalidHandle();
   OsError err;
   if (!OsOpen(path, write, &os, &err)) {
@@ -150,7 +526,21 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     return env.Null();
   }
   int32_t id = g_nextHandle++;
-  g_handles[id] = HandleEntry{os, 0, false};
+  HandleEntry e;
+  e.os = os;
+#ifdef __linux__
+  if (!wantAsync) {
+    e.fallbackReason = "the sg asynchronous interface was turned off for this handle (async: false)";
+  } else if (OsAsyncProbe(os, &e.fallbackReason)) {
+    e.sg = SgCreate(env, id, os, syncReap, &e.fallbackReason);
+    if (e.sg) e.fallbackReason.clear();
+  }
+#else
+  (void)wantAsync;
+  (void)syncReap;
+  e.fallbackReason = "Windows: IOCTL_SCSI_PASS_THROUGH_DIRECT runs on the libuv thread pool (no asynchronous pass-through path)";
+#endif
+  g_handles[id] = std::move(e);
   return Napi::Number::New(env, id);
 }
 
@@ -210,6 +600,9 @@ Napi::Value Execute(const Napi::CallbackInfo& info) {
   }
   uint32_t timeout = static_cast<uint32_t>(timeoutMs);
   int32_t id = info[0].As<Napi::Number>().Int32Value();
+#ifdef __linux__
+  if (h->sg) return SgExecute(env, h->sg, cdb, static_cast<Direction>(dir), hasData ? data : env.Undefined(), timeout);
+#endif
   auto* w = new ExecuteWorker(env, id, h->os, cdb, static_cast<Direction>(dir), hasData ? data : env.Undefined(), timeout);
   h->inFlight++;
   Napi::Promise p = w->Promise();
@@ -225,6 +618,15 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   }
   auto it = g_handles.find(info[0].As<Napi::Number>().Int32Value());
   if (it == g_handles.end() || it->second.closing) return env.Undefined();
+#ifdef __linux__
+  if (it->second.sg) {
+    SgQueue* q = it->second.sg;
+    it->second.closing = true;  // execute() from the promise reactions below sees a closed handle
+    SgClose(env, q);
+    g_handles.erase(q->id);
+    return env.Undefined();
+  }
+#endif
   if (it->second.inFlight > 0) {
     // Commands are still running on the pool: close when the last one ends, never under an ioctl.
     it->second.closing = true;
@@ -250,6 +652,37 @@ Napi::Value GetLimits(const Napi::CallbackInfo& info) {
   r.Set("alignment", Napi::Number::New(env, l.alignment));
   r.Set("reservedSize", Napi::Number::New(env, static_cast<double>(l.reservedSize)));
   r.Set("maxSectors", Napi::Number::New(env, static_cast<double>(l.maxSectors)));
+  return r;
+}
+
+// handleInfo(handle): how this handle runs its commands ({mode: 'sg-async' | 'worker', fallbackReason}) and,
+// in sg-async mode, its queue's counters.
+Napi::Value HandleInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  HandleEntry* h = Lookup(env, info.Length() ? info[0] : env.Undefined());
+  if (!h) return env.Null();
+  Napi::Object r = Napi::Object::New(env);
+#ifdef __linux__
+  if (h->sg) {
+    SgQueue* q = h->sg;
+    r.Set("mode", "sg-async");
+    r.Set("maxQueue", Napi::Number::New(env, kSgMaxQueue));
+    r.Set("syncReap", Napi::Boolean::New(env, q->syncReap));
+    r.Set("inFlight", Napi::Number::New(env, static_cast<double>(q->inFlight.size())));
+    r.Set("waiting", Napi::Number::New(env, static_cast<double>(q->waiting.size())));
+    r.Set("submitted", Napi::Number::New(env, q->submitted));
+    r.Set("queueFull", Napi::Number::New(env, q->queueFull));
+    r.Set("maxInFlight", Napi::Number::New(env, static_cast<double>(q->maxInFlight)));
+    r.Set("maxWaiting", Napi::Number::New(env, static_cast<double>(q->maxWaiting)));
+    r.Set("syncCompleted", Napi::Number::New(env, q->syncCompleted));
+    r.Set("polledCompleted", Napi::Number::New(env, q->polledCompleted));
+    if (q->dead) r.Set("gone", Napi::String::New(env, q->deadErr.code));
+    return r;
+  }
+#endif
+  r.Set("mode", "worker");
+  r.Set("fallbackReason", Napi::String::New(env, h->fallbackReason));
+  r.Set("inFlight", Napi::Number::New(env, h->inFlight));
   return r;
 }
 
@@ -309,6 +742,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("limits", Napi::Function::New(env, GetLimits, "limits"));
   exports.Set("openHandles", Napi::Function::New(env, OpenHandles, "openHandles"));
+  exports.Set("handleInfo", Napi::Function::New(env, HandleInfo, "handleInfo"));
   exports.Set("nop", Napi::Function::New(env, Nop, "nop"));
   exports.Set("nopAsync", Napi::Function::New(env, NopAsync, "nopAsync"));
 #ifdef _WIN32

@@ -58,4 +58,44 @@ bool OsLimits(OsHandle h, Limits* out, OsError* err);
 void OsClose(OsHandle h);
 OsHandle OsInvalidHandle();
 
+#ifdef __linux__
+// The sg driver's asynchronous interface (sg_async_linux.cc), /dev/sgN only: a command is submitted by write()
+// of its sg_io_hdr (v3) and collected by read() of one, so no thread waits on it. Block nodes have no such
+// interface and keep OsExecute (SG_IO) on the libuv pool. Windows has no counterpart here (spt_windows.cc).
+
+constexpr int kSgMaxQueue = 16;  // SG_MAX_QUEUE: commands one sg file descriptor holds (in flight or unread)
+
+// Whether the asynchronous interface can be used on this descriptor; if not, *whyNot says why (for -v).
+bool OsAsyncProbe(OsHandle h, std::string* whyNot);
+
+enum class SubmitStatus { Ok, QueueFull, Failed };
+// Submits with pack_id = tag (any completed command is returned by read(): SG_SET_FORCE_PACK_ID stays off) and
+// SG_FLAG_Q_AT_TAIL, so queued commands reach the device in submission order. The kernel writes the sense into
+// `sense` (kSenseBufferSize bytes) and, for data-in, the data into req.data when the command is read back: both
+// must stay valid until OsAsyncCollect returns it or the descriptor is closed. EINTR is retried; EDOM (the fd's
+// queue is full), EAGAIN and EBUSY are QueueFull; anything else is Failed with *err (nothing was submitted).
+SubmitStatus OsAsyncSubmit(OsHandle h, int32_t tag, const Request& req, uint8_t* sense, OsError* err);
+
+struct Completion {
+  int32_t tag = 0;
+  bool tagged = false;  // on Failed: the failure belongs to command `tag` alone (its header was returned)
+  uint8_t status = 0;
+  uint16_t hostStatus = 0;
+  uint16_t driverStatus = 0;
+  size_t senseLen = 0;
+  int64_t residual = 0;
+};
+enum class CollectStatus { Got, Empty, Failed };
+// Reads back one completed command (Got), or finds none ready (Empty: EAGAIN), or fails (Failed, *err; when
+// c->tagged the error is that command's, else the descriptor's). EINTR is retried.
+CollectStatus OsAsyncCollect(OsHandle h, Completion* c, OsError* err);
+
+// poll() with no wait: true when the descriptor reports POLLHUP/POLLERR/POLLNVAL (the device is detaching),
+// with *err filled (ENODEV).
+bool OsAsyncHungUp(OsHandle h, OsError* err);
+
+uint64_t OsMonotonicUs();
+void OsFillErrno(OsError* err, int e, const char* syscall);
+#endif
+
 }  // namespace mocopy

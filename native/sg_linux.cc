@@ -1,4 +1,5 @@
 // Linux backend: SG_IO with sg_io_hdr v3 on /dev/sgN (preferred) and on block nodes (/dev/sdX, /dev/srN).
+// The addon uses OsExecute on block nodes and where the sg asynchronous interface (sg_async_linux.cc) is off.
 #ifdef __linux__
 #include "passthrough.h"
 
@@ -33,11 +34,18 @@ static const char* ErrnoName(int e) {
     case EFAULT: return "EFAULT";
     case EOVERFLOW: return "EOVERFLOW";
     case ETIMEDOUT: return "ETIMEDOUT";
+    case EDOM: return "EDOM";
+    case EINTR: return "EINTR";
+    case ECANCELED: return "ECANCELED";
+    case ESHUTDOWN: return "ESHUTDOWN";
+    case EMSGSIZE: return "EMSGSIZE";
     default: return "EUNKNOWN";
   }
 }
 
-static void Fill(OsError* err, int e, const char* syscall) {
+static void Fill(OsError* err, int e, const char* syscall) { OsFillErrno(err, e, syscall); }
+
+void OsFillErrno(OsError* err, int e, const char* syscall) {
   err->errnum = e;
   err->oscode = static_cast<unsigned long>(e);
   err->code = ErrnoName(e);
@@ -63,7 +71,7 @@ bool OsOpen(const std::string& path, bool write, OsHandle* out, OsError* err) {
   return true;
 }
 
-static uint64_t NowUs() {
+uint64_t OsMonotonicUs() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
@@ -85,9 +93,9 @@ bool OsExecute(OsHandle fd, const Request& req, Response* resp, OsError* err) {
   h.dxfer_len = static_cast<unsigned int>(req.dataLen);
   h.dxferp = req.dataLen ? req.data : nullptr;
   h.timeout = req.timeoutMs;
-  uint64_t t0 = NowUs();
+  uint64_t t0 = OsMonotonicUs();
   int rc = ioctl(fd, SG_IO, &h);
-  uint64_t t1 = NowUs();
+  uint64_t t1 = OsMonotonicUs();
   if (rc < 0) {
     Fill(err, errno, "ioctl(SG_IO)");
     return false;
