@@ -73,7 +73,57 @@ describe('NativeTransport marshalling (fake binding)', () => {
     await assert.rejects(tr.execute({ cdb: cdb.readMediaSerialNumber(4), direction: 'in', data: Buffer.alloc(4), timeoutMs: 10 }),
       (e: TransportError) => e.code === 'EPERM' && /READ MEDIA SERIAL NUMBER/.test(e.hint!) && /\/dev\/sgN/.test(e.hint!));
     assert.match(hintForErrno('ENOMEDIUM', '/dev/sdc', 'open')!, /\/dev\/sgN/);
+    assert.match(hintForErrno('ENODEV', '/dev/sg3', 'execute')!, /went away/);
+    assert.match(hintForErrno('ECANCELED', '/dev/sg3', 'execute')!, /closed while the command was in flight/);
     assert.match(hintForErrno('ENOTTY', '/tmp/x', 'open')!, /not a SCSI device/);
+  });
+});
+
+describe('NativeTransport queue mode and safety timer (fake binding)', () => {
+  it('reports the addon\'s mode and fallback reason; async: false and MOCOPY_SG_ASYNC=0 ask the addon for the worker mode', async () => {
+    const b = fakeBinding();
+    b.handleInfo = sinon.stub().returns({ mode: 'sg-async', inFlight: 0 });
+    const tr = await openNative('/dev/sg9', { binding: b, sysRoot: '/nonexistent' });
+    assert.equal(tr.mode, 'sg-async');
+    assert.equal(tr.fallbackReason, undefined);
+    const w = fakeBinding();
+    w.handleInfo = sinon.stub().returns({ mode: 'worker', fallbackReason: 'a block node', inFlight: 0 });
+    const tw = await openNative('/dev/sdb', { binding: w, sysRoot: '/nonexistent', async: false });
+    assert.deepEqual((w.open as sinon.SinonStub).firstCall.args, ['/dev/sdb', { write: true, async: false }]);
+    assert.equal(tw.mode, 'worker');
+    assert.equal(tw.fallbackReason, 'a block node');
+    const old = fakeBinding(); // an addon without handleInfo: the worker mode, said so
+    assert.match((await openNative('/dev/sg1', { binding: old, sysRoot: '/nonexistent' })).fallbackReason!, /no queue mode/);
+    const saved = process.env.MOCOPY_SG_ASYNC;
+    process.env.MOCOPY_SG_ASYNC = '0';
+    try {
+      const e = fakeBinding();
+      await openNative('/dev/sg2', { binding: e, sysRoot: '/nonexistent' });
+      assert.deepEqual((e.open as sinon.SinonStub).firstCall.args[1], { write: true, async: false });
+    } finally {
+      if (saved === undefined) delete process.env.MOCOPY_SG_ASYNC; else process.env.MOCOPY_SG_ASYNC = saved;
+    }
+  });
+  it('a command the kernel never answers rejects with TransportError ETIMEDOUT after its timeout + grace, and the handle is closed', async () => {
+    const b = fakeBinding();
+    (b.execute as sinon.SinonStub).returns(new Promise(() => undefined));
+    const tr = await openNative('/dev/sg9', { binding: b, sysRoot: '/nonexistent', safetyGraceMs: 40 });
+    const t0 = Date.now();
+    await assert.rejects(tr.execute({ cdb: cdb.testUnitReady(), direction: 'none', timeoutMs: 20 }),
+      (e: TransportError) => e instanceof TransportError && e.code === 'ETIMEDOUT' && !e.timedOut && /no answer from the kernel within 20 ms \+ 40 ms/.test(e.message));
+    assert.ok(Date.now() - t0 >= 55);
+    assert.equal((b.close as sinon.SinonStub).callCount, 1, 'the handle was closed (the kernel may still hold the buffer)');
+    await assert.rejects(tr.execute({ cdb: cdb.testUnitReady(), direction: 'none', timeoutMs: 20 }), (e: TransportError) => e.code === 'ETIMEDOUT' && /refused/.test(e.message));
+    await tr.close();
+    assert.equal((b.close as sinon.SinonStub).callCount, 1);
+  });
+  it('an answer in time clears the safety timer: nothing fires later', async () => {
+    const b = fakeBinding();
+    const tr = await openNative('/dev/sg9', { binding: b, sysRoot: '/nonexistent', safetyGraceMs: 20 });
+    for (let i = 0; i < 5; i++) await tr.execute({ cdb: cdb.testUnitReady(), direction: 'none', timeoutMs: 10 });
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal((b.close as sinon.SinonStub).callCount, 0);
+    await tr.close();
   });
 });
 
@@ -94,6 +144,25 @@ describe('the real addon (built by npm ci / node-gyp)', () => {
     const h = binding.open(f, { write: false });
     await assert.rejects(binding.execute(h, cdb.testUnitReady(), 0, undefined, 1000), (e: NodeJS.ErrnoException) => e.code === 'ENOTTY');
     binding.close(h);
+  });
+  it('handleInfo: a node without the sg asynchronous interface runs in the worker mode and says why', () => {
+    const f = join(t.dir, 'file.bin');
+    writeFileSync(f, Buffer.alloc(16));
+    const h = binding.open(f, { write: false });
+    const info = binding.handleInfo!(h);
+    assert.equal(info.mode, 'worker');
+    assert.match(info.fallbackReason!, /not a character device/);
+    binding.close(h);
+    if (process.platform === 'linux') {
+      const n = binding.open('/dev/null', { write: false });
+      assert.match(binding.handleInfo!(n).fallbackReason!, /not an sg node/);
+      binding.close(n);
+      const off = binding.open('/dev/null', { write: false, async: false });
+      assert.match(binding.handleInfo!(off).fallbackReason!, /turned off/);
+      binding.close(off);
+    }
+    assert.throws(() => binding.handleInfo!(h), /closed or was never opened/);
+    assert.throws(() => binding.handleInfo!('x' as unknown as number), TypeError);
   });
   it('bad arguments throw TypeError in the addon too', () => {
     const f = join(t.dir, 'file.bin');

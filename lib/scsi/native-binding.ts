@@ -19,12 +19,52 @@ export interface NativeLimits {
   maxSectors: number;
 }
 
+/**
+ * How a handle runs its commands (native/addon.cc): 'sg-async' is the Linux sg driver's asynchronous interface on
+ * /dev/sgN (write() to submit, a uv_poll_t on the descriptor, read() to collect: no thread hop, up to `maxQueue`
+ * in the kernel and more waiting in a FIFO); 'worker' is SG_IO (Linux block nodes) or IOCTL_SCSI_PASS_THROUGH_DIRECT
+ * (Windows) on the libuv thread pool, with `fallbackReason` saying why.
+ */
+export type NativeMode = 'sg-async' | 'worker';
+
+export interface NativeHandleInfo {
+  mode: NativeMode;
+  /** worker mode: why the asynchronous interface is not used (a block node, turned off, not Linux, ...). */
+  fallbackReason?: string;
+  inFlight: number;
+  /** sg-async: the kernel's per-descriptor queue (SG_MAX_QUEUE). */
+  maxQueue?: number;
+  syncReap?: boolean;
+  /** sg-async: commands waiting in the addon's FIFO for a free slot in the kernel's queue. */
+  waiting?: number;
+  submitted?: number;
+  /** sg-async: write()s the kernel refused for a full queue (EDOM); the command waited and went in later. */
+  queueFull?: number;
+  maxInFlight?: number;
+  maxWaiting?: number;
+  /** sg-async: completions collected inside execute() itself / through the event loop (uv_poll_t). */
+  syncCompleted?: number;
+  polledCompleted?: number;
+  /** sg-async: the errno code the handle died of (the device went away); every command is now refused with it. */
+  gone?: string;
+}
+
+export interface NativeOpenFlags {
+  write: boolean;
+  /** false: the worker mode even on /dev/sgN (default true: sg-async wherever the node supports it). */
+  async?: boolean;
+  /** false: sg-async completions are collected only through the event loop, never inside execute(). */
+  syncReap?: boolean;
+}
+
 /** The addon's surface (native/addon.cc). Directions: 0 none, 1 in, 2 out. */
 export interface NativeBinding {
-  open(path: string, opts: { write: boolean }): number;
+  open(path: string, opts: NativeOpenFlags): number;
   execute(handle: number, cdb: Buffer, direction: 0 | 1 | 2, data: Uint8Array | undefined, timeoutMs: number): Promise<NativeResult>;
   close(handle: number): void;
   limits(handle: number): NativeLimits;
+  /** Absent in addons built before the sg-async mode (everything is then the worker mode). */
+  handleInfo?(handle: number): NativeHandleInfo;
   openHandles(): number;
   nop(): void;
   nopAsync(): Promise<void>;

@@ -3,11 +3,14 @@
  * pass-through). It validates every argument before the addon sees it, reads the OS transfer
  * limits (SG_GET_RESERVED_SIZE, BLKSECTGET, sysfs max_sectors_kb) so the device layer splits
  * large I/O, and turns errno failures into TransportError with a hint a lab engineer can act on.
+ * On Linux /dev/sgN the addon runs commands through the sg driver's asynchronous interface
+ * (`mode` 'sg-async'); elsewhere on the libuv thread pool (`mode` 'worker', `fallbackReason` says
+ * why). docs/hil-async.md has the details and the measurements.
  */
 import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { cdbHex, opcodeName } from './cdb.js';
-import { loadNativeBinding, type NativeBinding } from './native-binding.js';
+import { loadNativeBinding, type NativeBinding, type NativeHandleInfo, type NativeMode } from './native-binding.js';
 import { TransportError } from './scsi-errors.js';
 import type { ScsiCommand, ScsiResult, Transport, TransportLimits } from './transport.js';
 import { validateCommand } from './validate.js';
@@ -37,6 +40,12 @@ export function hintForErrno(code: string | undefined, path: string, phase: 'ope
     case 'ENOMEDIUM': return `no disc in ${path}; opening the block node of a removable drive needs a medium: use /dev/sgN, which opens without one`;
     case 'EROFS': return `${path} is read-only (write-protected disc, or a read-only block node): use /dev/sgN, or check the disc's write-protect tab`;
     case 'EBUSY': return `${path} is in use (mounted or opened exclusively by another program)`;
+    case 'ENODEV': case 'ENXIO':
+      return phase === 'execute'
+        ? `${path} went away while in use (unplugged, powered off, or removed from the SCSI bus): reconnect the drive, run \`mocopy devices\` and start again`
+        : `${path} has no device behind it: run \`mocopy devices\` to list the SCSI drives this machine sees`;
+    case 'ECANCELED': return `${path} was closed while the command was in flight: the drive may or may not have executed it`;
+    case 'ETIMEDOUT': return `${path}: the kernel did not answer the command, not even with its own timeout: the drive or its adapter is stuck; the handle was closed: power-cycle the drive and reopen it`;
     case 'EIO': case 'ENOMEM': case 'EINVAL':
       return phase === 'execute' ? `the kernel rejected the transfer (${code}): it may exceed the device's max transfer; mocopy splits I/O by the reported limit, so report this with \`mocopy info ${path}\`` : undefined;
     default: return undefined;
@@ -87,31 +96,119 @@ export function sysfsMaxTransfer(path: string, sysRoot = '/sys'): number | undef
   }
 }
 
+/** Past the command's own timeout the kernel aborts it and answers DID_TIME_OUT; this is how long after that to give up on it. */
+export const SAFETY_GRACE_MS = 30_000;
+
+interface Outstanding {
+  deadline: number;
+  reject: (e: Error) => void;
+  cdb: Buffer;
+  timeoutMs: number;
+  settled: boolean;
+}
+
 export class NativeTransport implements Transport {
   readonly path: string;
   readonly limits: TransportLimits;
+  /** 'sg-async' (Linux /dev/sgN: no thread hop, several commands queued in the kernel) or 'worker' (libuv pool). */
+  readonly mode: NativeMode;
+  /** Why the worker mode (for -v): a block node, the asynchronous interface turned off, Windows, ... */
+  readonly fallbackReason: string | undefined;
   private handle: number | undefined;
   private readonly binding: NativeBinding;
+  private readonly graceMs: number;
+  private readonly outstanding = new Set<Outstanding>();
+  private sweeper: NodeJS.Timeout | undefined;
+  private broken: string | undefined;
 
-  constructor(path: string, handle: number, limits: TransportLimits, binding: NativeBinding) {
+  constructor(path: string, handle: number, limits: TransportLimits, binding: NativeBinding, opts: { safetyGraceMs?: number } = {}) {
     this.path = path;
     this.handle = handle;
     this.limits = limits;
     this.binding = binding;
+    this.graceMs = opts.safetyGraceMs ?? SAFETY_GRACE_MS;
+    const info = binding.handleInfo?.(handle);
+    this.mode = info?.mode ?? 'worker';
+    this.fallbackReason = this.mode === 'worker' ? info?.fallbackReason ?? 'the addon reports no queue mode (built before sg-async)' : undefined;
   }
 
-  async execute(cmd: ScsiCommand): Promise<ScsiResult> {
-    validateCommand(cmd);
-    if (this.handle === undefined) throw new TransportError({ device: this.path, cdb: cmd.cdb, code: 'EBADF', message: `${this.path}: device is closed` });
-    const cdb = Buffer.isBuffer(cmd.cdb) ? cmd.cdb : Buffer.from(cmd.cdb);
-    if (cmd.data && cmd.data.length > this.limits.maxTransferBytes) {
-      throw new TypeError(`${this.path}: a ${cmd.data.length}-byte transfer exceeds the device's limit of ${this.limits.maxTransferBytes} bytes (the device layer splits I/O; raw callers must too)`);
-    }
+  /** The addon's view of this handle (mode and, in sg-async mode, its queue counters); undefined once closed. */
+  info(): NativeHandleInfo | undefined {
+    return this.handle === undefined ? undefined : this.binding.handleInfo?.(this.handle);
+  }
+
+  execute(cmd: ScsiCommand): Promise<ScsiResult> {
     try {
-      const r = await this.binding.execute(this.handle, cdb, DIRECTIONS[cmd.direction], cmd.direction === 'none' ? undefined : cmd.data, Math.ceil(cmd.timeoutMs));
-      return r;
+      validateCommand(cmd);
     } catch (e) {
-      throw toTransportError(e, this.path, 'execute', cdb);
+      return Promise.reject(e);
+    }
+    const cdb = Buffer.isBuffer(cmd.cdb) ? cmd.cdb : Buffer.from(cmd.cdb);
+    if (this.handle === undefined) {
+      return Promise.reject(this.broken
+        ? new TransportError({ device: this.path, cdb, code: 'ETIMEDOUT', message: `${this.path}: ${opcodeName(cdb)} refused: ${this.broken}`, hint: hintForErrno('ETIMEDOUT', this.path, 'execute')! })
+        : new TransportError({ device: this.path, cdb, code: 'EBADF', message: `${this.path}: device is closed` }));
+    }
+    if (cmd.data && cmd.data.length > this.limits.maxTransferBytes) {
+      return Promise.reject(new TypeError(`${this.path}: a ${cmd.data.length}-byte transfer exceeds the device's limit of ${this.limits.maxTransferBytes} bytes (the device layer splits I/O; raw callers must too)`));
+    }
+    const timeoutMs = Math.ceil(cmd.timeoutMs);
+    let p: Promise<ScsiResult>;
+    try {
+      p = this.binding.execute(this.handle, cdb, DIRECTIONS[cmd.direction], cmd.direction === 'none' ? undefined : cmd.data, timeoutMs);
+    } catch (e) {
+      return Promise.reject(toTransportError(e, this.path, 'execute', cdb));
+    }
+    // A safety net under the kernel's own timeout: a promise never hangs, whatever the kernel does.
+    return new Promise<ScsiResult>((resolve, reject) => {
+      const o: Outstanding = { deadline: Date.now() + timeoutMs + this.graceMs, reject, cdb, timeoutMs, settled: false };
+      this.outstanding.add(o);
+      if (!this.sweeper) this.armSweeper();
+      p.then((r) => {
+        if (o.settled) return;
+        o.settled = true;
+        this.outstanding.delete(o);
+        resolve(r);
+      }, (e) => {
+        if (o.settled) return;
+        o.settled = true;
+        this.outstanding.delete(o);
+        reject(toTransportError(e, this.path, 'execute', cdb));
+      });
+    });
+  }
+
+  private armSweeper(): void {
+    const period = Math.max(10, Math.min(1000, Math.floor(this.graceMs / 4)));
+    this.sweeper = setInterval(() => this.sweep(), period);
+    this.sweeper.unref();
+  }
+
+  private sweep(): void {
+    if (this.outstanding.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+      return;
+    }
+    const now = Date.now();
+    const late = [...this.outstanding].filter((o) => now >= o.deadline);
+    if (late.length === 0) return;
+    for (const o of late) {
+      o.settled = true;
+      this.outstanding.delete(o);
+      o.reject(new TransportError({
+        device: this.path, cdb: o.cdb, code: 'ETIMEDOUT',
+        message: `${this.path}: ${opcodeName(o.cdb)} [${cdbHex(o.cdb)}] got no answer from the kernel within ${o.timeoutMs} ms + ${this.graceMs} ms grace`,
+        hint: hintForErrno('ETIMEDOUT', this.path, 'execute')!,
+      }));
+    }
+    // The kernel still holds the command and its buffer: closing the handle is the one way to be sure it never
+    // writes into memory the caller now reuses (sg-async: the kernel orphans it at close; the others get ECANCELED).
+    if (this.handle !== undefined) {
+      const h = this.handle;
+      this.handle = undefined;
+      this.broken = `an earlier command got no answer from the kernel within its timeout + ${this.graceMs} ms, so the handle was closed`;
+      this.binding.close(h);
     }
   }
 
@@ -129,15 +226,26 @@ export interface NativeOpenOptions {
   binding?: NativeBinding;
   /** sysfs root (tests). */
   sysRoot?: string;
+  /**
+   * false: run commands on the libuv thread pool even on /dev/sgN (default: the sg asynchronous interface where the
+   * node has it; MOCOPY_SG_ASYNC=0 turns it off too).
+   */
+  async?: boolean;
+  /** false: sg-async completions only through the event loop (benchmarks). */
+  syncReap?: boolean;
+  /** How long past a command's timeout to wait for the kernel before giving up on it (ms; tests). */
+  safetyGraceMs?: number;
 }
 
 export async function openNative(path: string, opts: NativeOpenOptions = {}): Promise<NativeTransport> {
   if (typeof path !== 'string' || path.length === 0) throw new TypeError('device path must be a non-empty string');
   const binding = opts.binding ?? loadNativeBinding();
   const write = opts.write ?? true;
+  const useAsync = opts.async ?? process.env.MOCOPY_SG_ASYNC !== '0';
   let handle: number;
   try {
-    handle = binding.open(path, { write });
+    // Only the flags that differ from the defaults: a plain {write} keeps older and injected bindings working.
+    handle = binding.open(path, { write, ...(useAsync ? {} : { async: false }), ...(opts.syncReap === false ? { syncReap: false } : {}) });
   } catch (e) {
     throw toTransportError(e, path, 'open');
   }
@@ -157,5 +265,5 @@ export async function openNative(path: string, opts: NativeOpenOptions = {}): Pr
     if (isFile && te.code === 'ENOTTY') Object.defineProperty(te, 'message', { value: `${path}: cannot open: a regular file is not a SCSI device` });
     throw te;
   }
-  return new NativeTransport(path, handle, limits, binding);
+  return new NativeTransport(path, handle, limits, binding, opts.safetyGraceMs !== undefined ? { safetyGraceMs: opts.safetyGraceMs } : {});
 }
