@@ -194,6 +194,10 @@ struct SgQueue {
   int32_t nextTag = 1;
   std::unordered_map<int32_t, std::unique_ptr<SgCommand>> inFlight;
   std::deque<std::unique_ptr<SgCommand>> waiting;
+  // The result objects' property names, made once (a V8 string per property per command is measurable), and the
+  // one empty sense buffer every GOOD answer shares.
+  Napi::Reference<Napi::Value> keys[6];
+  Napi::Reference<Napi::Value> emptySense;
   // Counters for handleInfo (tests and benchmarks).
   double submitted = 0, queueFull = 0, syncCompleted = 0, polledCompleted = 0;
   size_t maxInFlight = 0, maxWaiting = 0;
@@ -219,14 +223,14 @@ void SgResolve(Napi::Env env, SgQueue* q, std::unique_ptr<SgCommand> c, const Co
     return;
   }
   Napi::Object r = Napi::Object::New(env);
-  r.Set("status", Napi::Number::New(env, done.status));
-  r.Set("hostStatus", Napi::Number::New(env, done.hostStatus));
-  r.Set("driverStatus", Napi::Number::New(env, done.driverStatus));
-  r.Set("sense", Napi::Buffer<uint8_t>::Copy(env, c->sense, done.senseLen > kSenseBufferSize ? kSenseBufferSize : done.senseLen));
-  r.Set("residual", Napi::Number::New(env, static_cast<double>(done.residual)));
-  r.Set("durationUs", Napi::Number::New(env, static_cast<double>(t1 - c->t0)));
+  const size_t senseLen = done.senseLen > kSenseBufferSize ? kSenseBufferSize : done.senseLen;
+  r.Set(q->keys[0].Value(), Napi::Number::New(env, done.status));
+  r.Set(q->keys[1].Value(), Napi::Number::New(env, done.hostStatus));
+  r.Set(q->keys[2].Value(), Napi::Number::New(env, done.driverStatus));
+  r.Set(q->keys[3].Value(), senseLen ? Napi::Value(Napi::Buffer<uint8_t>::Copy(env, c->sense, senseLen)) : q->emptySense.Value());
+  r.Set(q->keys[4].Value(), Napi::Number::New(env, static_cast<double>(done.residual)));
+  r.Set(q->keys[5].Value(), Napi::Number::New(env, static_cast<double>(t1 - c->t0)));
   c->deferred.Resolve(r);
-  (void)q;
 }
 
 bool SgFatalErrno(int e) { return e == ENODEV || e == ENXIO || e == EBADF || e == ESHUTDOWN; }
@@ -344,7 +348,7 @@ void SgPump(Napi::Env env, SgQueue* q) {
 // queue from the FIFO. Returns how many were collected.
 int SgDrain(Napi::Env env, SgQueue* q) {
   int n = 0;
-  while (!q->dead) {
+  while (!q->dead && !q->inFlight.empty()) {  // (nothing of ours in the kernel: no read() to spend)
     Completion done;
     OsError err;
     CollectStatus st = OsAsyncCollect(q->fd, &done, &err);
@@ -444,6 +448,9 @@ SgQueue* SgCreate(Napi::Env env, int32_t id, int fd, bool syncReap, std::string*
   }
   q->pollActive = true;
   uv_unref(reinterpret_cast<uv_handle_t*>(&q->poll));
+  const char* names[6] = {"status", "hostStatus", "driverStatus", "sense", "residual", "durationUs"};
+  for (int i = 0; i < 6; i++) q->keys[i] = Napi::Persistent(Napi::Value(Napi::String::New(env, names[i])));
+  q->emptySense = Napi::Persistent(Napi::Value(Napi::Buffer<uint8_t>::New(env, 0)));
   if (napi_async_init(env, nullptr, Napi::String::New(env, "mocopy.sg"), &q->asyncContext) != napi_ok) q->asyncContext = nullptr;
   if (napi_add_async_cleanup_hook(env, SgOnEnvCleanup, q, &q->cleanupHook) != napi_ok) q->cleanupHook = nullptr;
   return q;
@@ -677,6 +684,15 @@ Napi::Value HandleInfo(const Napi::CallbackInfo& info) {
     r.Set("syncCompleted", Napi::Number::New(env, q->syncCompleted));
     r.Set("polledCompleted", Napi::Number::New(env, q->polledCompleted));
     if (q->dead) r.Set("gone", Napi::String::New(env, q->deadErr.code));
+    // How far past its own timeout the oldest command in the kernel is (ms; negative: none is): the JS safety
+    // sweep (native-transport.ts) reads this instead of keeping a timer per command.
+    double overdue = -1;
+    const uint64_t now = OsMonotonicUs();
+    for (auto& kv : q->inFlight) {
+      const double o = (static_cast<double>(now - kv.second->t0) / 1000.0) - kv.second->req.timeoutMs;
+      if (overdue < 0 || o > overdue) overdue = o;
+    }
+    r.Set("overdueMs", Napi::Number::New(env, overdue));
     return r;
   }
 #endif

@@ -117,6 +117,23 @@ describe('NativeTransport queue mode and safety timer (fake binding)', () => {
     await tr.close();
     assert.equal((b.close as sinon.SinonStub).callCount, 1);
   });
+  it('sg-async: when the addon says a command is past its timeout + grace, the handle is closed and every outstanding command rejects with ETIMEDOUT', async () => {
+    const b = fakeBinding();
+    const rejects: Array<(e: Error) => void> = [];
+    (b.execute as sinon.SinonStub).callsFake(() => new Promise((_, reject) => rejects.push(reject)));
+    (b.close as sinon.SinonStub).callsFake(() => { for (const r of rejects) r(Object.assign(new Error('closed'), { code: 'ECANCELED' })); });
+    let overdueMs = -1;
+    b.handleInfo = sinon.stub().callsFake(() => ({ mode: 'sg-async', inFlight: rejects.length, overdueMs }));
+    const tr = await openNative('/dev/sg9', { binding: b, sysRoot: '/nonexistent', safetyGraceMs: 40 });
+    assert.equal(tr.mode, 'sg-async');
+    const ps = [0, 1].map(() => tr.execute({ cdb: cdb.testUnitReady(), direction: 'none', timeoutMs: 20 }).then(() => 'ok', (e: TransportError) => e.code));
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal((b.close as sinon.SinonStub).callCount, 0, 'not overdue yet: nothing happens');
+    overdueMs = 41;
+    assert.deepEqual(await Promise.all(ps), ['ETIMEDOUT', 'ETIMEDOUT']);
+    assert.equal((b.close as sinon.SinonStub).callCount, 1);
+    await assert.rejects(tr.execute({ cdb: cdb.testUnitReady(), direction: 'none', timeoutMs: 20 }), (e: TransportError) => e.code === 'ETIMEDOUT');
+  });
   it('an answer in time clears the safety timer: nothing fires later', async () => {
     const b = fakeBinding();
     const tr = await openNative('/dev/sg9', { binding: b, sysRoot: '/nonexistent', safetyGraceMs: 20 });

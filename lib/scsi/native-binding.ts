@@ -45,6 +45,8 @@ export interface NativeHandleInfo {
   /** sg-async: completions collected inside execute() itself / through the event loop (uv_poll_t). */
   syncCompleted?: number;
   polledCompleted?: number;
+  /** sg-async: how far past its own timeout the oldest command in the kernel is, in ms (negative: none is). */
+  overdueMs?: number;
   /** sg-async: the errno code the handle died of (the device went away); every command is now refused with it. */
   gone?: string;
 }

@@ -120,6 +120,8 @@ export class NativeTransport implements Transport {
   private readonly outstanding = new Set<Outstanding>();
   private sweeper: NodeJS.Timeout | undefined;
   private broken: string | undefined;
+  /** sg-async: commands given to the addon and not settled yet. */
+  private active = 0;
 
   constructor(path: string, handle: number, limits: TransportLimits, binding: NativeBinding, opts: { safetyGraceMs?: number } = {}) {
     this.path = path;
@@ -159,11 +161,17 @@ export class NativeTransport implements Transport {
     } catch (e) {
       return Promise.reject(toTransportError(e, this.path, 'execute', cdb));
     }
-    // A safety net under the kernel's own timeout: a promise never hangs, whatever the kernel does.
+    if (!this.sweeper) this.armSweeper();
+    if (this.mode === 'sg-async') {
+      // The addon knows when each command went to the kernel: the sweep asks it (overdueMs) instead of keeping a
+      // timer and a promise of its own per command, which would cost as much as the rest of this path.
+      this.active++;
+      return p.then(this.onDone, (e) => this.onFail(e, cdb));
+    }
+    // Worker mode: a safety net per command (a thread per command costs far more anyway).
     return new Promise<ScsiResult>((resolve, reject) => {
       const o: Outstanding = { deadline: Date.now() + timeoutMs + this.graceMs, reject, cdb, timeoutMs, settled: false };
       this.outstanding.add(o);
-      if (!this.sweeper) this.armSweeper();
       p.then((r) => {
         if (o.settled) return;
         o.settled = true;
@@ -178,6 +186,27 @@ export class NativeTransport implements Transport {
     });
   }
 
+  private readonly onDone = (r: ScsiResult): ScsiResult => {
+    this.active--;
+    return r;
+  };
+
+  private onFail(e: unknown, cdb: Buffer): never {
+    this.active--;
+    if (this.broken && (e as NodeJS.ErrnoException)?.code === 'ECANCELED') throw this.stuckError(cdb);
+    throw toTransportError(e, this.path, 'execute', cdb);
+  }
+
+  private stuckError(cdb: Buffer, timeoutMs?: number): TransportError {
+    return new TransportError({
+      device: this.path, cdb, code: 'ETIMEDOUT',
+      message: timeoutMs !== undefined
+        ? `${this.path}: ${opcodeName(cdb)} [${cdbHex(cdb)}] got no answer from the kernel within ${timeoutMs} ms + ${this.graceMs} ms grace`
+        : `${this.path}: ${opcodeName(cdb)} [${cdbHex(cdb)}] failed: ${this.broken}`,
+      hint: hintForErrno('ETIMEDOUT', this.path, 'execute')!,
+    });
+  }
+
   private armSweeper(): void {
     const period = Math.max(10, Math.min(1000, Math.floor(this.graceMs / 4)));
     this.sweeper = setInterval(() => this.sweep(), period);
@@ -185,29 +214,27 @@ export class NativeTransport implements Transport {
   }
 
   private sweep(): void {
-    if (this.outstanding.size === 0) {
+    if (this.outstanding.size === 0 && this.active === 0) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
       return;
     }
     const now = Date.now();
     const late = [...this.outstanding].filter((o) => now >= o.deadline);
-    if (late.length === 0) return;
+    const overdue = this.mode === 'sg-async' && this.handle !== undefined ? this.binding.handleInfo?.(this.handle)?.overdueMs ?? -1 : -1;
+    if (late.length === 0 && !(overdue > this.graceMs)) return;
+    this.broken = `a command got no answer from the kernel within its timeout + ${this.graceMs} ms, so the handle was closed`;
     for (const o of late) {
       o.settled = true;
       this.outstanding.delete(o);
-      o.reject(new TransportError({
-        device: this.path, cdb: o.cdb, code: 'ETIMEDOUT',
-        message: `${this.path}: ${opcodeName(o.cdb)} [${cdbHex(o.cdb)}] got no answer from the kernel within ${o.timeoutMs} ms + ${this.graceMs} ms grace`,
-        hint: hintForErrno('ETIMEDOUT', this.path, 'execute')!,
-      }));
+      o.reject(this.stuckError(o.cdb, o.timeoutMs));
     }
     // The kernel still holds the command and its buffer: closing the handle is the one way to be sure it never
-    // writes into memory the caller now reuses (sg-async: the kernel orphans it at close; the others get ECANCELED).
+    // writes into memory the caller now reuses (sg-async: the kernel orphans it at close, and every command still
+    // outstanding is failed with this ETIMEDOUT; worker mode: the close waits for the pool's ioctls).
     if (this.handle !== undefined) {
       const h = this.handle;
       this.handle = undefined;
-      this.broken = `an earlier command got no answer from the kernel within its timeout + ${this.graceMs} ms, so the handle was closed`;
       this.binding.close(h);
     }
   }
