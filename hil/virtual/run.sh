@@ -325,4 +325,6 @@ JSON
 (cd "$ROOT" && MOCOPY_HIL_RIG="$RIG" node node_modules/mocha/bin/mocha.js --no-config --reporter json-stream dist/hil/suite/suite.spec.js > "$W/emulator.log" 2>&1) || true
 
 # 9. Summary, cross-check table, exit status.
-node "$ROOT/dist/hil/virtual/summarize.js" "$W/console.log" "$W/emulator.log" "$W/crosscheck.md" ${TEXIT+"$W/iscsi-host.log"}
+# (guest-bench.json: the guest's benchmark figures as { name, value, unit, baseline, ratio, goal }.)
+rm -f "$W/guest-bench.json"
+MOCOPY_HIL_GUEST_BENCH="$W/guest-bench.json" node "$ROOT/dist/hil/virtual/summarize.js" "$W/console.log" "$W/emulator.log" "$W/crosscheck.md" ${TEXIT+"$W/iscsi-host.log"}

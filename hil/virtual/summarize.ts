@@ -4,6 +4,8 @@
  * guest's checks on the iSCSI MO drive and iscsi-host.ts's checks on the host) and the emulator cross-check
  * table, and exits non-zero on any failure, a missing result or a guest that did not finish.
  * usage: summarize GUEST_CONSOLE_LOG EMULATOR_LOG CROSSCHECK_MD_OUT [ISCSI_HOST_LOG]
+ * With MOCOPY_HIL_GUEST_BENCH=FILE (run.sh: $MOCOPY_HIL_WORK/guest-bench.json) the guest's benchmark figures are
+ * also written there as a JSON array of { name, value, unit, baseline, ratio, goal } (and what they were measured on).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { DELIBERATE, type DiffSummary, type Example } from './differential.js';
@@ -47,11 +49,16 @@ const isDiff = (t: TestLine) => t.fullTitle.startsWith('differential ');
 const secs = (ms: number | undefined) => (ms === undefined ? '   -  ' : `${(ms / 1000).toFixed(1).padStart(5)} s`);
 
 function groupOf(fullTitle: string): string {
+  if (/^HIL suite \(\w+\) async sg path /.test(fullTitle)) return 'async sg path';
   const m = /^HIL suite \(\w+\) (.+?) (\S+:|scheme|a transfer|the CD|TEST UNIT|sequential|a command)/.exec(fullTitle);
   return m ? m[1]! : fullTitle.split(' ').slice(3, 5).join(' ');
 }
 
 type DiffExample = Example;
+
+/** One guest benchmark figure (suite.spec.ts 'guest-bench' records), as written to guest-bench.json. */
+interface GuestFigure { name: string; value: number; unit: string; baseline: number; ratio: number; goal: number; inFlight?: number; device?: string; mode?: string }
+const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 
 /** The differential run's section: its check line, the figures, the deliberate rows, every unexplained group. */
 function differential(guest: Parsed, host: Parsed, say: (s?: string) => void): { failed: boolean; md: string } {
@@ -130,6 +137,15 @@ function main(): number {
     say('\n  benchmarks in the guest (TCG):');
     for (const b of benches) say(`    ${String(b.name).padEnd(64)} ${JSON.stringify(Object.fromEntries(Object.entries(b).filter(([k]) => !['kind', 'name'].includes(k)).map(([k, v]) => [k, typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(3)) : v])))}`);
   }
+  const figures = guest.data.filter((d) => d.kind === 'guest-bench').map(({ kind: _k, ...rest }) => rest as unknown as GuestFigure);
+  if (figures.length) {
+    say('\n  guest figures (guest-bench.json): our rate / the baseline\'s (sg_dd, the C SG_IO loop), beside the goal');
+    for (const f of [...figures].sort((a, b) => a.name.localeCompare(b.name))) {
+      const below = !(f.ratio >= f.goal);
+      say(`    ${f.name.padEnd(44)} ${fmt(f.value).padStart(9)} vs ${fmt(f.baseline).padStart(9)} ${f.unit.padEnd(10)} ratio ${f.ratio.toFixed(3).padStart(6)}  goal ${f.goal.toFixed(2)}${below ? '  below goal' : ''}${f.inFlight !== undefined ? `  (${f.inFlight} in flight)` : ''}`);
+    }
+  }
+  if (process.env.MOCOPY_HIL_GUEST_BENCH && figures.length) writeFileSync(process.env.MOCOPY_HIL_GUEST_BENCH, JSON.stringify(figures, null, 1) + '\n');
   if (host) {
     say('\n=== iSCSI stage: `mocopy emu serve --iscsi` on the host -> QEMU\'s initiator (libiscsi) -> scsi-generic -> the guest\'s /dev/sgN');
     const target = host.data.find((d) => d.kind === 'iscsi-target') as { readyMs?: number; stopMs?: number; exit?: unknown; events?: Record<string, number>; notable?: unknown[]; closes?: string[]; stderr?: string; qemu?: string[] } | undefined;
