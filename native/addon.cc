@@ -194,10 +194,10 @@ struct SgQueue {
   int32_t nextTag = 1;
   std::unordered_map<int32_t, std::unique_ptr<SgCommand>> inFlight;
   std::deque<std::unique_ptr<SgCommand>> waiting;
-  // The result objects' property names, made once (a V8 string per property per command is measurable), and the
-  // one empty sense buffer every GOOD answer shares.
-  Napi::Reference<Napi::Value> keys[6];
-  Napi::Reference<Napi::Value> emptySense;
+  // The result objects' property names, made once (a V8 string per property per command is measurable) and kept in
+  // an array (Node-API 8 references only objects), and the one empty sense buffer every GOOD answer shares.
+  Napi::ObjectReference keys;
+  Napi::ObjectReference emptySense;
   // Counters for handleInfo (tests and benchmarks).
   double submitted = 0, queueFull = 0, syncCompleted = 0, polledCompleted = 0;
   size_t maxInFlight = 0, maxWaiting = 0;
@@ -224,12 +224,13 @@ void SgResolve(Napi::Env env, SgQueue* q, std::unique_ptr<SgCommand> c, const Co
   }
   Napi::Object r = Napi::Object::New(env);
   const size_t senseLen = done.senseLen > kSenseBufferSize ? kSenseBufferSize : done.senseLen;
-  r.Set(q->keys[0].Value(), Napi::Number::New(env, done.status));
-  r.Set(q->keys[1].Value(), Napi::Number::New(env, done.hostStatus));
-  r.Set(q->keys[2].Value(), Napi::Number::New(env, done.driverStatus));
-  r.Set(q->keys[3].Value(), senseLen ? Napi::Value(Napi::Buffer<uint8_t>::Copy(env, c->sense, senseLen)) : q->emptySense.Value());
-  r.Set(q->keys[4].Value(), Napi::Number::New(env, static_cast<double>(done.residual)));
-  r.Set(q->keys[5].Value(), Napi::Number::New(env, static_cast<double>(t1 - c->t0)));
+  Napi::Object k = q->keys.Value();
+  r.Set(k.Get(0u), Napi::Number::New(env, done.status));
+  r.Set(k.Get(1u), Napi::Number::New(env, done.hostStatus));
+  r.Set(k.Get(2u), Napi::Number::New(env, done.driverStatus));
+  r.Set(k.Get(3u), senseLen ? Napi::Value(Napi::Buffer<uint8_t>::Copy(env, c->sense, senseLen)) : Napi::Value(q->emptySense.Value()));
+  r.Set(k.Get(4u), Napi::Number::New(env, static_cast<double>(done.residual)));
+  r.Set(k.Get(5u), Napi::Number::New(env, static_cast<double>(t1 - c->t0)));
   c->deferred.Resolve(r);
 }
 
@@ -449,8 +450,10 @@ SgQueue* SgCreate(Napi::Env env, int32_t id, int fd, bool syncReap, std::string*
   q->pollActive = true;
   uv_unref(reinterpret_cast<uv_handle_t*>(&q->poll));
   const char* names[6] = {"status", "hostStatus", "driverStatus", "sense", "residual", "durationUs"};
-  for (int i = 0; i < 6; i++) q->keys[i] = Napi::Persistent(Napi::Value(Napi::String::New(env, names[i])));
-  q->emptySense = Napi::Persistent(Napi::Value(Napi::Buffer<uint8_t>::New(env, 0)));
+  Napi::Array keys = Napi::Array::New(env, 6);
+  for (uint32_t i = 0; i < 6; i++) keys.Set(i, Napi::String::New(env, names[i]));
+  q->keys = Napi::Persistent(Napi::Object(keys));
+  q->emptySense = Napi::Persistent(Napi::Object(Napi::Buffer<uint8_t>::New(env, 0)));
   if (napi_async_init(env, nullptr, Napi::String::New(env, "mocopy.sg"), &q->asyncContext) != napi_ok) q->asyncContext = nullptr;
   if (napi_add_async_cleanup_hook(env, SgOnEnvCleanup, q, &q->cleanupHook) != napi_ok) q->cleanupHook = nullptr;
   return q;
