@@ -18,6 +18,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <linux/major.h>
 #include <poll.h>
 #include <scsi/sg.h>
@@ -33,6 +34,13 @@
 namespace mocopy {
 
 bool OsAsyncProbe(OsHandle fd, std::string* whyNot) {
+  const int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0 && (fl & O_ACCMODE) != O_RDWR) {
+    // write() needs a descriptor open for writing (EBADF otherwise); SG_IO does not (sg then allows only the
+    // commands it deems read-only, as before).
+    *whyNot = "opened read-only (write: false): the sg write()/read() interface needs a read-write descriptor, so SG_IO runs on the libuv thread pool";
+    return false;
+  }
   struct stat st;
   if (fstat(fd, &st) != 0) {
     *whyNot = std::string("fstat failed: ") + strerror(errno);

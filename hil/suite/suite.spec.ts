@@ -626,7 +626,10 @@ describe(`HIL suite (${rig.mode})`, function () {
         const a = await openNative(d.spec);
         const w = await openNative(d.spec, { async: false });
         const b = d.block ? await openNative(d.block, { write: false }) : undefined;
+        const ro = await openNative(d.spec, { write: false });
         try {
+          assert.equal(ro.mode, 'worker');
+          assert.match(ro.fallbackReason!, /read-only/);
           record('async', { check: 'mode', role: d.role, value: { [d.spec]: a.mode, [d.block ?? '-']: b?.mode, blockReason: b?.fallbackReason, offReason: w.fallbackReason } });
           assert.equal(a.mode, 'sg-async');
           assert.equal(a.fallbackReason, undefined);
@@ -640,6 +643,7 @@ describe(`HIL suite (${rig.mode})`, function () {
           await a.close();
           await w.close();
           await b?.close();
+          await ro.close();
         }
       });
 
