@@ -6,6 +6,7 @@
  * Exit codes (lib/errors.ts ExitCode): 0 ok, 1 internal error, 2 usage, 3 device/transport,
  * 4 SCSI CHECK CONDITION, 5 protocol refusal, 6 malformed input, 7 license center unavailable.
  */
+import './lean-heap.js'; // first: it sets V8's heap flags for copy, open and verify before the rest loads
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';

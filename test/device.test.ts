@@ -6,6 +6,7 @@ import sinon from 'sinon';
 import { createMoImage, openEmulator } from '../lib/emulator/index.js';
 import { RefusedError } from '../lib/errors.js';
 import * as cdb from '../lib/scsi/cdb.js';
+import { BufferPool } from '../lib/scsi/buffer-pool.js';
 import { ScsiDevice, MediumChangedError } from '../lib/scsi/device.js';
 import { listDevices } from '../lib/scsi/list-devices.js';
 import { NoMediumIdError, probeMediumId } from '../lib/scsi/medium-id.js';
@@ -76,6 +77,53 @@ describe('device API', () => {
     assert.equal(n, 64 << 20);
     assert.equal(h2.digest('hex'), h1.digest('hex'));
     await dev.close();
+  });
+
+  it('a shared BufferPool: read buffers written as they are come back once on the disc, and the copy is exact', async function () {
+    this.timeout(60_000);
+    const src = await openDevice(`emu:${mo}`);
+    const other = join(t.dir, 'other.mo');
+    createMoImage(other, { mediumId: Buffer.from('cafebabe00000002', 'hex'), capacityBytes: 72 << 20, blockSize: 2048 });
+    const dst = await openDevice(`emu:${other}`);
+    const blocks = (24 << 20) / 2048;
+    const data = randomBytes(24 << 20);
+    await src.write(0, data);
+    const io = { inFlight: 4, chunkBytes: 1 << 20 };
+    const pool = new BufferPool(await src.streamChunkBytes(io), 10);
+    assert.equal(pool.size, await dst.streamChunkBytes(io));
+    // Pass every read buffer on as it is (as scheme A does), hashing it on the way.
+    const seen = createHash('sha256');
+    async function* passOn() { for await (const b of src.readStream(0, blocks, { ...io, pool })) { seen.update(b); yield b; } }
+    assert.equal(await dst.writeStream(0, passOn(), { ...io, pool }), blocks);
+    await dst.sync();
+    // 24 commands, but only as many buffers as were ever in flight at once (reads ahead + writes pending).
+    assert.ok(pool.created <= 2 * io.inFlight + 2, `the pool made ${pool.created} buffers for 24 commands`);
+    assert.ok(pool.idle > 0);
+    const back = await dst.read(0, blocks);
+    assert.ok(back.equals(data), 'what the target holds is what the source held');
+    assert.equal(seen.digest('hex'), createHash('sha256').update(data).digest('hex'));
+    await src.close();
+    await dst.close();
+  });
+
+  it('BufferPool takes back only its own whole buffers, and keeps at most `keep`', () => {
+    const pool = new BufferPool(4096, 2);
+    const a = pool.take();
+    const b = pool.take();
+    const c = pool.take();
+    assert.equal(pool.created, 3);
+    pool.give(Buffer.alloc(4096)); // not the pool's
+    pool.give(a.subarray(0, 2048)); // a part of one: another view of it may still be in use
+    assert.equal(pool.idle, 0);
+    pool.give(a);
+    pool.give(a); // twice: ignored the second time
+    pool.give(b);
+    pool.give(c); // over `keep`: left to the garbage collector
+    assert.equal(pool.idle, 2);
+    const d = pool.take();
+    assert.ok(d === b || d === a);
+    assert.equal(pool.created, 3);
+    assert.throws(() => new BufferPool(0), RangeError);
   });
 
   it('splits reads and writes by the transport max transfer', async () => {

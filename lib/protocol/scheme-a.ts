@@ -59,6 +59,9 @@ export const schemeA: SchemeSteps = {
   },
 
   targetStream: (source: AsyncIterable<Buffer>) => source,
+  // verifyingPassThrough hands on every buffer it pulled once its chunk verified, and decryptStream copies what
+  // it keeps across pieces: nothing holds a read buffer after the target got it.
+  passesMasterBuffers: true,
 };
 
 /** Passes ciphertext through unchanged while authenticating every chunk with Kd. */

@@ -55,6 +55,8 @@ export const schemeB: SchemeSteps = {
   },
 
   // [S17] re-encrypt under Ku onto the target, streaming.
+  passesMasterBuffers: false, // the target gets fresh ciphertext under its own key
+
   targetStream(source: AsyncIterable<Buffer>, entry: CatalogEntry, keys: ProgramKeys): AsyncIterable<Buffer> {
     const header = createStreamHeader({ purpose: Purpose.DISC_COPY, plainLength: entry.size, streamId: streamIdFor(entry.contentId) });
     return encryptStream(keys.target!, header, source);

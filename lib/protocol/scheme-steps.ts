@@ -35,6 +35,11 @@ export interface SchemeSteps {
   masterStream(master: OpenedMaster, entry: CatalogEntry, keys: ProgramKeys, opts: StreamOptions, emit: EventSink): AsyncIterable<Buffer>;
   /** What one target receives from the master stream. */
   targetStream(source: AsyncIterable<Buffer>, entry: CatalogEntry, keys: ProgramKeys): AsyncIterable<Buffer>;
+  /**
+   * The target receives the master's read buffers themselves, and nothing keeps one after passing it on: with one
+   * target, the writer can hand each buffer back to the reader (BufferPool) once it is on the disc.
+   */
+  readonly passesMasterBuffers: boolean;
   /** Words for the writing step. */
   readonly writing: string;
 }

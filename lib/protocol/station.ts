@@ -13,6 +13,7 @@ import { licenseAnswers, type License, type Scheme, type StationKey } from '../d
 import type { CenterClient } from '../center/types.js';
 import type { CatalogEntry } from '../formats/catalog.js';
 import { findContent, openMaster, type OpenedMaster } from '../master/read.js';
+import { BufferPool } from '../scsi/buffer-pool.js';
 import type { BlockDevice, StreamOptions } from '../scsi/device-api.js';
 import type { EventSink, StationEvent } from './events.js';
 import { schemeA } from './scheme-a.js';
@@ -89,6 +90,12 @@ export async function copyLicensed(o: CopyOptions): Promise<CopyResult> {
  * per target under that disc's Ku). A target that is refused or fails drops out with its own error; the others
  * finish. Each target follows exactly the single-target phases, with the same crash-consistent commit.
  */
+/** A pool for buffers read from the master and written as they are to the target, when both move the same bytes per command. */
+async function transferPool(master: BlockDevice, target: BlockDevice, io: StreamOptions): Promise<BufferPool | undefined> {
+  const [read, write] = await Promise.all([master.streamChunkBytes(io), target.streamChunkBytes(io)]);
+  return read === write ? new BufferPool(read, 2 * (io.inFlight ?? 4) + 2) : undefined;
+}
+
 export async function copyToTargets(o: MultiCopyOptions): Promise<TargetOutcome[]> {
   const t0 = Date.now();
   const flow = SCHEME_STEPS[o.scheme];
@@ -122,6 +129,10 @@ export async function copyToTargets(o: MultiCopyOptions): Promise<TargetOutcome[
     // Phase [S7]/[S16-S17]: the program streams from the master, read once, to every prepared target.
     for (const p of prepared) emitTo(p.index)({ step: flow.step.write, message: `${flow.writing} to the target at byte ${p.at.offset}`, bytes: 0, total: p.at.encryptedSize });
     const broadcast: EventSink = (e) => { for (const p of prepared) emitTo(p.index)(e); };
+    // One target fed the master's own buffers: they go back to the master's reader once written, so a copy of any
+    // size reuses a few megabytes. Several targets share each buffer, so there each is left to the collector.
+    const pool = prepared.length === 1 && flow.passesMasterBuffers ? await transferPool(o.master, prepared[0]!.target.device, io) : undefined;
+    if (pool) io.pool = pool;
     const shared = flow.masterStream(master, entry, prepared[0]!.keys, io, broadcast);
     const branches = prepared.length === 1 ? [shared] : fanOut(shared, prepared.length, o.aheadChunks ?? 4);
     await Promise.all(prepared.map(async (p, k) => {

@@ -3,6 +3,7 @@
  * may ask of a drive. `ScsiDevice` (lib/scsi/device.ts) implements it over any Transport.
  * Everything here talks in logical blocks of the medium's block size.
  */
+import type { BufferPool } from './buffer-pool.js';
 import type { Transport } from './transport.js';
 
 export interface InquiryInfo {
@@ -47,6 +48,12 @@ export interface StreamOptions {
    * next one is requested — for consumers that only hash or copy, it saves an allocation per command.
    */
   recycle?: boolean;
+  /**
+   * readStream takes its buffers from this pool (each as large as a command's transfer); writeStream gives back
+   * each one it sent as is once its WRITE completed. For a pipeline where nothing else keeps a read buffer after
+   * handing it on (one target, the bytes passed through): the copy then reuses a few buffers throughout.
+   */
+  pool?: BufferPool;
 }
 
 export interface BlockDevice {
@@ -75,6 +82,8 @@ export interface BlockDevice {
   load(): Promise<void>;
   /** Stream blocks [lba, lba+blocks) with several commands in flight, in order. */
   readStream(lba: number, blocks: number, opts?: StreamOptions): AsyncIterable<Buffer>;
+  /** Bytes per command of readStream and writeStream with these options (the size a shared BufferPool needs). */
+  streamChunkBytes(opts?: StreamOptions): Promise<number>;
   /** Write a stream of whole-block buffers starting at `lba` with several commands in flight; resolves with blocks written. */
   writeStream(lba: number, source: AsyncIterable<Buffer>, opts?: StreamOptions): Promise<number>;
   /**

@@ -283,9 +283,11 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
     let delivered = 0;
     const ring = opts.recycle ? Array.from({ length: inFlight + 1 }, () => Buffer.allocUnsafe(per * cap.blockSize)) : undefined;
     let ringAt = 0;
+    const pool = opts.pool && !ring && opts.pool.size === per * cap.blockSize ? opts.pool : undefined;
     const issue = () => {
       const n = Math.min(per, blocks - next);
-      const buf = ring ? ring[ringAt++ % ring.length]!.subarray(0, n * cap.blockSize) : Buffer.allocUnsafe(n * cap.blockSize);
+      const buf = ring ? ring[ringAt++ % ring.length]!.subarray(0, n * cap.blockSize)
+        : pool ? pool.take().subarray(0, n * cap.blockSize) : Buffer.allocUnsafe(n * cap.blockSize);
       const at = lba + next;
       next += n;
       const p = this.readExact(this.rwCdb(false, at, n, false), buf).then(() => buf);
@@ -333,6 +335,7 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
       const p = this.run(this.rwCdb(true, at, blocks, false), 'out', chunk, this.timeouts.io).then(() => {
         written += chunk.length;
         if (pooled && pool.length <= inFlight) pool.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunkBytes));
+        else if (!pooled) opts.pool?.give(chunk);
         opts.onProgress?.({ bytes: written, total: 0 });
       }, (e) => { firstError ??= e; });
       at += blocks;
@@ -383,6 +386,10 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
     const max = await this.maxBlocksPerCommand();
     const want = Math.floor((opts.chunkBytes ?? 1 << 20) / blockSize);
     return Math.max(1, Math.min(max, want));
+  }
+
+  async streamChunkBytes(opts: StreamOptions = {}): Promise<number> {
+    return (await this.chunkBlocks(opts)) * (await this.capacity()).blockSize;
   }
 
   async close(): Promise<void> {
