@@ -381,7 +381,7 @@ export class SqliteLedger implements Ledger {
     void this.walDurable().then(answer, (e) => {
       // Committed, but not known to be on disk: nobody is told it was. A retry with the same request ID finds
       // what survived (the license, or nothing) and is answered from it.
-      const err = new LedgerWriteError(this.name, e);
+      const err = new LedgerWriteError(this.name, e, { synced: false });
       for (const item of batch) item.reject(err);
     });
   }

@@ -157,10 +157,15 @@ export class LedgerError extends MocopyError {
   }
 }
 
-/** The ledger could not be written (disk full, I/O error, read-only): nothing was issued or billed. */
+/**
+ * The ledger could not be written (disk full, I/O error, read-only): nothing was issued or billed; or (`synced:
+ * false`) its batch committed but the fsync after it failed, so whether it survives is unknown — nothing was
+ * issued to the station, and a retry with the same request ID is answered from what the ledger holds.
+ */
 export class LedgerWriteError extends MocopyError {
-  constructor(name: string, cause: unknown) {
-    super('E_LEDGER_WRITE', `the license center could not write its ledger ${name} (${(cause as { code?: string }).code ?? (cause as Error).message}); nothing was issued or billed`, {
+  constructor(name: string, cause: unknown, o: { synced?: boolean } = {}) {
+    const outcome = o.synced === false ? 'nothing was issued; the same request again is answered from what the ledger kept' : 'nothing was issued or billed';
+    super('E_LEDGER_WRITE', `the license center could not write its ledger ${name} (${(cause as { code?: string }).code ?? (cause as Error).message}); ${outcome}`, {
       exitCode: ExitCode.CENTER_UNAVAILABLE, cause,
       hint: 'the center\'s disk is full or failing: free space (or fix the disk), then run the same command again',
     });
