@@ -34,13 +34,6 @@
 namespace mocopy {
 
 bool OsAsyncProbe(OsHandle fd, std::string* whyNot) {
-  const int fl = fcntl(fd, F_GETFL);
-  if (fl >= 0 && (fl & O_ACCMODE) != O_RDWR) {
-    // write() needs a descriptor open for writing (EBADF otherwise); SG_IO does not (sg then allows only the
-    // commands it deems read-only, as before).
-    *whyNot = "opened read-only (write: false): the sg write()/read() interface needs a read-write descriptor, so SG_IO runs on the libuv thread pool";
-    return false;
-  }
   struct stat st;
   if (fstat(fd, &st) != 0) {
     *whyNot = std::string("fstat failed: ") + strerror(errno);
@@ -57,6 +50,13 @@ bool OsAsyncProbe(OsHandle fd, std::string* whyNot) {
   if (major(st.st_rdev) != SCSI_GENERIC_MAJOR) {
     *whyNot = "a character device that is not an sg node (major " + std::to_string(major(st.st_rdev)) + ", sg is " +
               std::to_string(SCSI_GENERIC_MAJOR) + ")";
+    return false;
+  }
+  const int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0 && (fl & O_ACCMODE) != O_RDWR) {
+    // write() needs a descriptor open for writing (EBADF otherwise); SG_IO does not (sg then allows only the
+    // commands it deems read-only, as before).
+    *whyNot = "opened read-only (write: false): the sg write()/read() interface needs a read-write descriptor, so SG_IO runs on the libuv thread pool";
     return false;
   }
   int version = 0;
