@@ -1,6 +1,6 @@
 /** What the command modules share: output, settings, opening the center. */
 import { Option } from 'commander';
-import { type CenterClient, HttpCenterClient, LocalCenterClient, openDevice, RefusedError, type Scheme, type ScsiDevice, readStationKey, resolveStationSettings, type StationFlags, type StationKey, type StationSettings, UsageError } from '../lib/index.js';
+import { type CenterClient, HttpCenterClient, LocalCenterClient, NativeTransport, openDevice, type OpenOptions, RefusedError, type Scheme, type ScsiDevice, readStationKey, resolveStationSettings, type StationFlags, type StationKey, type StationSettings, UsageError } from '../lib/index.js';
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : Buffer.isBuffer(v) ? v.toString('hex') : v), 2) + '\n');
@@ -15,6 +15,26 @@ export function info(line: string): void {
 }
 
 export const jsonOption = () => new Option('--json', 'machine-readable output (one JSON document, or JSON lines for progress)');
+
+/** Set from the global -v/--verbose (cli/main.ts). */
+export const verbosity = { verbose: false };
+
+/** How a drive's commands run: the sg driver's queue, the libuv pool (and why), or the emulator. */
+export function queueMode(dev: ScsiDevice): { queue: string; queueNote?: string } {
+  const t = dev.transport;
+  if (t instanceof NativeTransport) return t.mode === 'sg-async' ? { queue: 'sg-async' } : { queue: 'worker', ...(t.fallbackReason ? { queueNote: t.fallbackReason } : {}) };
+  return { queue: 'in-process' };
+}
+
+/** openDevice, and with -v a line on stderr saying how the drive's commands run. */
+export async function openDrive(spec: string, opts: OpenOptions = {}): Promise<ScsiDevice> {
+  const dev = await openDevice(spec, opts);
+  if (verbosity.verbose) {
+    const q = queueMode(dev);
+    process.stderr.write(`mocopy: ${spec}: ${q.queue === 'sg-async' ? 'commands queued in the sg driver (asynchronous interface)' : q.queue === 'worker' ? `commands run on the libuv thread pool: ${q.queueNote ?? 'no reason given'}` : 'emulated in this process'}; max transfer ${dev.transport.limits.maxTransferBytes} bytes\n`);
+  }
+  return dev;
+}
 
 export function parseHex(text: string, what: string): Buffer {
   const t = text.replace(/^0x/i, '').replace(/[\s:]/g, '');
@@ -91,8 +111,8 @@ export async function withStationDrives<T>(flags: StationFlags, masterSpec: stri
   process.once('SIGTERM', onSignal);
   let master: ScsiDevice | undefined;
   try {
-    master = await openDevice(masterSpec, { write: false });
-    for (const spec of targetSpecs) targets.push(await openDevice(spec, { write: true, ...targetOpts }));
+    master = await openDrive(masterSpec, { write: false });
+    for (const spec of targetSpecs) targets.push(await openDrive(spec, { write: true, ...targetOpts }));
     return await fn({ ctx, scheme: ctx.settings.scheme ?? 'a', master, targets, signal: stop.signal });
   } finally {
     process.off('SIGINT', onSignal);

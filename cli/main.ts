@@ -22,6 +22,7 @@ import * as masterCmd from './commands/master.js';
 import * as openCmd from './commands/open.js';
 import * as stationCmd from './commands/station.js';
 import * as verifyCmd from './commands/verify.js';
+import { verbosity } from './common.js';
 
 const VERSION = '0.1.0';
 
@@ -30,8 +31,10 @@ export function buildProgram(): Command {
     .description('Licensed copies of programs from a master CD-ROM onto magneto-optical discs, bound to each disc\'s medium ID')
     .version(VERSION)
     .option('--debug', 'print stack traces with errors (also MOCOPY_DEBUG=1)')
+    .option('-v, --verbose', 'say how each drive\'s commands run (the sg driver\'s queue, or the thread pool and why)')
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ sortSubcommands: false });
+  program.hook('preAction', (cmd) => { verbosity.verbose = !!cmd.optsWithGlobals().verbose; });
   for (const mod of [demoCmd, copyCmd, stationCmd, openCmd, verifyCmd, catalogCmd, masterCmd, deviceCmd, emuCmd, centerCmd, hilCmd]) {
     mod.register(program);
   }

@@ -29,6 +29,9 @@ describe('mocopy CLI', function () {
     assert.equal(info.peripheralType, 7);
     assert.equal(info.mediumId, 'deadbeef01');
     assert.equal(info.blockSize, 2048);
+    assert.equal(info.queue, 'in-process');
+    assert.doesNotMatch(mocopy(['info', `emu:${img}`]).stderr, /emulated in this process/, 'quiet without -v');
+    assert.match(mocopy(['-v', 'info', `emu:${img}`]).stderr, /^mocopy: emu:.*cli\.mo: emulated in this process; max transfer \d+ bytes$/m);
     assert.equal(mocopy(['medium-id', `emu:${img}`]).stdout.trim(), 'deadbeef01');
     const inq = mocopy(['raw', `emu:${img}`, '12 00 00 00 24 00', '--in', '36']);
     assert.equal(inq.code, 0);

@@ -1,8 +1,8 @@
 /** `mocopy copy MASTER TARGET --content ID` (or `--target DEV` repeated): the technician's command at a copying station. */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { copyLicensed, copyToTargets, createProgress, ExitCode, MocopyError, openDevice, RefusedError, UsageError, validateContentId } from '../../lib/index.js';
-import { jsonOption, out, stationContext, stationFlagsOf, withStationDrives } from '../common.js';
+import { copyLicensed, copyToTargets, createProgress, ExitCode, MocopyError, RefusedError, UsageError, validateContentId } from '../../lib/index.js';
+import { jsonOption, out, stationContext, stationFlagsOf, withStationDrives, openDrive } from '../common.js';
 
 export function register(program: Command): void {
   program.command('copy')
@@ -27,9 +27,9 @@ export function register(program: Command): void {
       const ctx = await stationContext(stationFlagsOf(o));
       const scheme = ctx.settings.scheme ?? 'a';
       const progress = createProgress({ json: !!o.json });
-      const master = await openDevice(masterSpec, { write: false });
+      const master = await openDrive(masterSpec, { write: false });
       try {
-        const target = await openDevice(targetSpec, { write: true, ...(o.quirks ? { quirksFile: o.quirks } : {}) });
+        const target = await openDrive(targetSpec, { write: true, ...(o.quirks ? { quirksFile: o.quirks } : {}) });
         try {
           let began = false;
           // Ctrl-C or a stop request ends the transfer through the same path as a failure: the license

@@ -1,8 +1,8 @@
 /** `mocopy devices | info | medium-id | raw | probe-id`: the SCSI layer for the lab. */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { cdbHex, type DataDirection, ExitCode, formatSense, hostStatusName, listDevices, opcodeName, openDevice, parseSense, peripheralTypeName, probeMediumId, statusName, UsageError } from '../../lib/index.js';
-import { hexDump, jsonOption, out, parseHex, parseIntOption, printJson } from '../common.js';
+import { cdbHex, type DataDirection, ExitCode, formatSense, hostStatusName, listDevices, opcodeName, parseSense, peripheralTypeName, probeMediumId, statusName, UsageError } from '../../lib/index.js';
+import { hexDump, jsonOption, out, parseHex, parseIntOption, printJson, openDrive, queueMode } from '../common.js';
 
 export function register(program: Command): void {
   program.command('devices')
@@ -20,14 +20,14 @@ export function register(program: Command): void {
     .description('identity, type, capacity, block size, write protect, medium ID and max transfer of a drive')
     .addOption(jsonOption())
     .action(async (spec: string, o: { json?: boolean }) => {
-      const dev = await openDevice(spec, { write: false });
+      const dev = await openDrive(spec, { write: false });
       try {
         const inq = await dev.inquiry();
         const serial = await dev.unitSerial().catch(() => undefined);
         const result: Record<string, unknown> = {
           device: spec, vendor: inq.vendor, product: inq.product, revision: inq.revision, peripheralType: inq.peripheralType,
           type: peripheralTypeName(inq.peripheralType), removable: inq.removable, unitSerial: serial ?? null,
-          maxTransferBytes: dev.transport.limits.maxTransferBytes,
+          maxTransferBytes: dev.transport.limits.maxTransferBytes, ...queueMode(dev),
         };
         try {
           const cap = await dev.capacity();
@@ -54,7 +54,7 @@ export function register(program: Command): void {
     .description("print the disc's medium ID (the non-rewritable medium-ID zone) in hex")
     .addOption(jsonOption())
     .action(async (spec: string, o: { json?: boolean }) => {
-      const dev = await openDevice(spec, { write: false });
+      const dev = await openDrive(spec, { write: false });
       try {
         const id = await dev.mediumId();
         if (o.json) return printJson({ device: spec, mediumId: id.id.toString('hex'), method: id.method, standIn: id.standIn });
@@ -82,7 +82,7 @@ export function register(program: Command): void {
       if (o.in) { direction = 'in'; data = Buffer.alloc(parseIntOption(o.in, '--in', 1, 16 << 20)); }
       if (o.out) { direction = 'out'; data = readFileSync(o.out); if (data.length === 0) throw new UsageError(`${o.out} is empty`); }
       const timeout = parseIntOption(o.timeout, '--timeout', 1, 3_600_000);
-      const dev = await openDevice(spec, { write: true });
+      const dev = await openDrive(spec, { write: true });
       try {
         const r = await dev.raw(cdbBytes, direction, data, timeout);
         const sense = parseSense(r.sense);
@@ -109,7 +109,7 @@ export function register(program: Command): void {
     .description('try every known way of reading the medium ID and print a quirk entry ready to paste')
     .addOption(jsonOption())
     .action(async (spec: string, o: { json?: boolean }) => {
-      const dev = await openDevice(spec, { write: false });
+      const dev = await openDrive(spec, { write: false });
       try {
         const report = await probeMediumId(dev, await dev.inquiry());
         if (o.json) return printJson(report);

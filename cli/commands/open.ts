@@ -2,8 +2,8 @@
 import { createWriteStream, renameSync, rmSync, statSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { openCopy, openDevice, readStationKey, resolveStationSettings } from '../../lib/index.js';
-import { info, jsonOption, printJson } from '../common.js';
+import { openCopy, readStationKey, resolveStationSettings } from '../../lib/index.js';
+import { info, jsonOption, printJson, openDrive } from '../common.js';
 
 export function register(program: Command): void {
   program.command('open')
@@ -17,7 +17,7 @@ export function register(program: Command): void {
     .action(async (spec: string, o: { content: string; stationKey?: string; out: string; quirks?: string; json?: boolean }) => {
       const settings = resolveStationSettings(o.stationKey ? { stationKey: o.stationKey } : {});
       const stationKey = settings.stationKeyPath ? readStationKey(settings.stationKeyPath) : undefined;
-      const dev = await openDevice(spec, { write: false, ...(o.quirks ? { quirksFile: o.quirks } : {}) });
+      const dev = await openDrive(spec, { write: false, ...(o.quirks ? { quirksFile: o.quirks } : {}) });
       const toStdout = o.out === '-';
       // A device, FIFO or socket (/dev/null, a pipe to a loader) is written in place: renaming a finished file
       // over it would replace the device itself. Only a regular file (or a new one) goes through a temporary.

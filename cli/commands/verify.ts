@@ -1,7 +1,7 @@
 /** `mocopy verify TARGET`: every license record on the disc checked against the drive's medium ID. */
 import type { Command } from 'commander';
-import { ExitCode, openDevice, readStationKey, resolveStationSettings, verifyDisc } from '../../lib/index.js';
-import { jsonOption, out, printJson } from '../common.js';
+import { ExitCode, readStationKey, resolveStationSettings, verifyDisc } from '../../lib/index.js';
+import { jsonOption, out, printJson, openDrive } from '../common.js';
 
 export function register(program: Command): void {
   program.command('verify')
@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .action(async (spec: string, o: { stationKey?: string; deep?: boolean; quirks?: string; json?: boolean }) => {
       const settings = resolveStationSettings(o.stationKey ? { stationKey: o.stationKey } : {});
       const stationKey = settings.stationKeyPath ? readStationKey(settings.stationKeyPath) : undefined;
-      const dev = await openDevice(spec, { write: false, ...(o.quirks ? { quirksFile: o.quirks } : {}) });
+      const dev = await openDrive(spec, { write: false, ...(o.quirks ? { quirksFile: o.quirks } : {}) });
       try {
         const r = await verifyDisc({ target: dev, ...(stationKey ? { stationKey } : {}), deep: !!o.deep });
         const ok = r.results.every((x) => x.ok);

@@ -647,6 +647,20 @@ describe(`HIL suite (${rig.mode})`, function () {
         }
       });
 
+      it('mocopy -v says how a drive\'s commands run: queued in the sg driver (raw, read-write), the thread pool and why (info, read-only)', () => {
+        const cli = (args: string[]) => spawnSync(process.execPath, ['dist/cli/main.js', ...args], { encoding: 'utf8', cwd: '/app' });
+        const raw = cli(['-v', 'raw', d.spec, '00 00 00 00 00 00']);
+        const info = cli(['-v', 'info', d.spec]);
+        const quiet = cli(['info', d.spec]);
+        record('async', { check: 'cli-verbose', role: d.role, value: { raw: raw.stderr.trim(), info: info.stderr.trim() } });
+        assert.ok(raw.status === 0 || raw.status === 4, raw.stderr); // 4: a CHECK CONDITION the device may still have pending
+        assert.match(raw.stderr, new RegExp(`^mocopy: ${d.spec}: commands queued in the sg driver`, 'm'));
+        assert.equal(info.status, 0, info.stderr);
+        assert.match(info.stderr, new RegExp(`^mocopy: ${d.spec}: commands run on the libuv thread pool: .*read-only`, 'm'));
+        assert.match(info.stdout, /^queue\s+worker$/m);
+        assert.doesNotMatch(quiet.stderr, /thread pool|sg driver/);
+      });
+
       for (const syncReap of [true, false]) {
         it(`64 concurrent READ(10)s of distinct LBAs each return their own block (completions ${syncReap ? 'collected inside execute() or' : 'only'} through the event loop)`, async () => {
           const t = await openNative(d.spec, { syncReap });

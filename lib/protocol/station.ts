@@ -30,7 +30,10 @@ export interface CopyOptions {
   center: CenterClient;
   stationKey: StationKey;
   onEvent?: EventSink;
-  /** Commands in flight per drive (default 4). */
+  /**
+   * Commands in flight per drive (default 4: the copy moves 1 MiB per command, so 4 MiB are queued per drive —
+   * enough to keep a drive busy — and each more in flight is another MiB of the station's memory).
+   */
   inFlight?: number;
   /** Aborting (Ctrl-C at the station) stops the transfer; the slot is restored and the disc unlocked as on any failure. */
   signal?: AbortSignal;

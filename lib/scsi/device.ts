@@ -6,7 +6,7 @@
  */
 import { RefusedError } from '../errors.js';
 import * as cdb from './cdb.js';
-import type { BlockDevice, Capacity, InquiryInfo, MediumIdResult, StreamOptions } from './device-api.js';
+import { DEFAULT_IN_FLIGHT, type BlockDevice, type Capacity, type InquiryInfo, type MediumIdResult, type StreamOptions } from './device-api.js';
 import { readMediumId, type DataInRunner } from './medium-id.js';
 import { parseInquiry, parseModeSense10, parseModeSense6, parseReadCapacity10, parseReadCapacity16, parseUnitSerial } from './parse.js';
 import { BUILTIN_QUIRKS, findQuirk, type MediumIdMethod, type Quirk } from './quirks.js';
@@ -276,7 +276,7 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
   async *readStream(lba: number, blocks: number, opts: StreamOptions = {}): AsyncIterable<Buffer> {
     const cap = await this.checkRange(lba, blocks);
     const per = await this.chunkBlocks(opts);
-    const inFlight = Math.max(1, opts.inFlight ?? 4);
+    const inFlight = Math.max(1, opts.inFlight ?? DEFAULT_IN_FLIGHT);
     const total = blocks * cap.blockSize;
     const pending: Array<Promise<Buffer>> = [];
     let next = 0;
@@ -314,7 +314,7 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
     const bs = cap.blockSize;
     const per = await this.chunkBlocks(opts);
     const chunkBytes = per * bs;
-    const inFlight = Math.max(1, opts.inFlight ?? 4);
+    const inFlight = Math.max(1, opts.inFlight ?? DEFAULT_IN_FLIGHT);
     const pending = new Set<Promise<void>>();
     let firstError: unknown;
     let at = lba;
