@@ -13,7 +13,7 @@ import { BUILTIN_QUIRKS, findQuirk, type MediumIdMethod, type Quirk } from './qu
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from './retry.js';
 import { FormatError } from '../errors.js';
 import { checkResult, DeviceAnswerError, isInvalidField, isInvalidOpcode, ScsiError, ShortTransferError, TransportError } from './scsi-errors.js';
-import type { DataDirection, ScsiResult, Transport } from './transport.js';
+import type { DataDirection, ScsiCommand, ScsiResult, Transport } from './transport.js';
 import { answerProblem, MAX_SENSE_BYTES } from './validate.js';
 
 /** Default timeouts by command class (ms). */
@@ -76,32 +76,47 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
   }
 
   /** One command, checked and retried per policy. `data` is used in place. */
-  async run(cdbBytes: Buffer, direction: DataDirection, data: Buffer | undefined, timeoutMs: number): Promise<ScsiResult> {
-    return withRetry(async () => {
-      let result: ScsiResult;
-      try {
-        result = await this.transport.execute({ cdb: cdbBytes, direction, ...(data ? { data } : {}), timeoutMs });
-      } catch (e) {
-        if (e instanceof TypeError || e instanceof TransportError) throw e;
-        throw new TransportError({ device: this.spec, cdb: cdbBytes, message: `${this.spec}: ${cdb.opcodeName(cdbBytes)} failed: ${(e as Error).message}`, cause: e, ...((e as NodeJS.ErrnoException).code ? { code: (e as NodeJS.ErrnoException).code! } : {}) });
-      }
-      const cmd = { cdb: cdbBytes, direction, ...(data ? { data } : {}), timeoutMs };
-      const problem = answerProblem(cmd, result);
-      if (problem) throw new DeviceAnswerError(this.spec, cdbBytes, problem);
-      if (result.sense.length > MAX_SENSE_BYTES) result = { ...result, sense: Buffer.from(result.sense.subarray(0, MAX_SENSE_BYTES)) };
-      checkResult(this.spec, cmd, result);
-      return result;
-    }, this.retry, (e) => {
-      // Any UNIT ATTENTION may mean the disc was swapped or the drive reset: invalidate what we know.
-      this.attentions++;
-      this.cachedCapacity = undefined;
-      this.onUnitAttention?.(e);
-      if (this.mediumGuard && (e.asc === 0x28 || e.asc === 0x29)) {
-        // Not retried: the command must not run against what may be another disc.
-        throw new MediumChangedError(this.spec, e);
-      }
-    });
+  run(cdbBytes: Buffer, direction: DataDirection, data: Buffer | undefined, timeoutMs: number): Promise<ScsiResult> {
+    // No async frames of its own: a command that succeeds at once (nearly all) costs one promise from the
+    // transport and one .then here; retries take the slow road in withRetry.
+    const cmd: ScsiCommand = data ? { cdb: cdbBytes, direction, data, timeoutMs } : { cdb: cdbBytes, direction, timeoutMs };
+    return withRetry(() => this.attempt(cmd), this.retry, this.onAttentionSeen);
   }
+
+  private attempt(cmd: ScsiCommand): Promise<ScsiResult> {
+    let p: Promise<ScsiResult>;
+    try {
+      p = this.transport.execute(cmd);
+    } catch (e) {
+      return Promise.reject(this.asTransportError(cmd.cdb as Buffer, e));
+    }
+    return p.then((result) => this.checked(cmd, result), (e) => { throw this.asTransportError(cmd.cdb as Buffer, e); });
+  }
+
+  private asTransportError(cdbBytes: Buffer, e: unknown): Error {
+    if (e instanceof TypeError || e instanceof TransportError) return e;
+    return new TransportError({ device: this.spec, cdb: cdbBytes, message: `${this.spec}: ${cdb.opcodeName(cdbBytes)} failed: ${(e as Error).message}`, cause: e, ...((e as NodeJS.ErrnoException).code ? { code: (e as NodeJS.ErrnoException).code! } : {}) });
+  }
+
+  private checked(cmd: ScsiCommand, answer: ScsiResult): ScsiResult {
+    let result = answer;
+    const problem = answerProblem(cmd, result);
+    if (problem) throw new DeviceAnswerError(this.spec, cmd.cdb as Buffer, problem);
+    if (result.sense.length > MAX_SENSE_BYTES) result = { ...result, sense: Buffer.from(result.sense.subarray(0, MAX_SENSE_BYTES)) };
+    checkResult(this.spec, cmd, result);
+    return result;
+  }
+
+  private readonly onAttentionSeen = (e: ScsiError): void => {
+    // Any UNIT ATTENTION may mean the disc was swapped or the drive reset: invalidate what we know.
+    this.attentions++;
+    this.cachedCapacity = undefined;
+    this.onUnitAttention?.(e);
+    if (this.mediumGuard && (e.asc === 0x28 || e.asc === 0x29)) {
+      // Not retried: the command must not run against what may be another disc.
+      throw new MediumChangedError(this.spec, e);
+    }
+  };
 
   /**
    * While guarded, a medium-changed or reset UNIT ATTENTION fails the command instead of being retried,

@@ -25,28 +25,33 @@ export const defaultRetryPolicy: RetryPolicy = {
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
 };
 
-export async function withRetry<T>(attempt: () => Promise<T>, policy: RetryPolicy, onAttention: (e: ScsiError) => void): Promise<T> {
+export function withRetry<T>(attempt: () => Promise<T>, policy: RetryPolicy, onAttention: (e: ScsiError) => void): Promise<T> {
+  // The first attempt without an async frame of its own: most commands succeed at once.
+  return attempt().catch((e: unknown) => retrying(e, attempt, policy, onAttention));
+}
+
+async function retrying<T>(first: unknown, attempt: () => Promise<T>, policy: RetryPolicy, onAttention: (e: ScsiError) => void): Promise<T> {
   let attentionRetried = false;
   let waited = 0;
   let backoff = policy.initialBackoffMs;
+  let e = first;
   for (;;) {
+    if (isUnitAttention(e)) {
+      onAttention(e as ScsiError);
+      if (attentionRetried) throw e;
+      attentionRetried = true;
+    } else if (isBecomingReady(e) && waited < policy.maxBecomingReadyMs) {
+      const step = Math.min(backoff, policy.maxBecomingReadyMs - waited);
+      await policy.sleep(step);
+      waited += step;
+      backoff = Math.min(backoff * 2, policy.maxBackoffMs);
+    } else {
+      throw e;
+    }
     try {
       return await attempt();
-    } catch (e) {
-      if (isUnitAttention(e)) {
-        onAttention(e as ScsiError);
-        if (attentionRetried) throw e;
-        attentionRetried = true;
-        continue;
-      }
-      if (isBecomingReady(e) && waited < policy.maxBecomingReadyMs) {
-        const step = Math.min(backoff, policy.maxBecomingReadyMs - waited);
-        await policy.sleep(step);
-        waited += step;
-        backoff = Math.min(backoff * 2, policy.maxBackoffMs);
-        continue;
-      }
-      throw e;
+    } catch (next) {
+      e = next;
     }
   }
 }
