@@ -102,6 +102,7 @@ it('bad arguments throw TypeError in the addon (same checks as Linux)', () => {
 });
 it('the TypeScript layer rejects bad commands before the addon, as on Linux', async () => {
   const fake: NativeBinding = { ...binding, open: () => 1, limits: () => ({ maxTransferBytes: 65536, alignment: 4, reservedSize: 0, maxSectors: 0 }), close: () => undefined,
+    handleInfo: () => ({ mode: 'worker', fallbackReason: 'a fake binding' }) as never,
     execute: () => { throw new Error('reached the addon'); } };
   const tr = await openNative('\\\\.\\CdRom0', { binding: fake });
   assert.deepEqual(tr.limits, { maxTransferBytes: 65536, alignment: 4 });
