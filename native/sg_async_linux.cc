@@ -33,6 +33,9 @@
 
 namespace mocopy {
 
+// The sg reserved buffer asked for on a descriptor in sg-async mode (see OsAsyncProbe).
+constexpr int kStreamReserve = 1 << 20;
+
 bool OsAsyncProbe(OsHandle fd, std::string* whyNot) {
   struct stat st;
   if (fstat(fd, &st) != 0) {
@@ -67,6 +70,15 @@ bool OsAsyncProbe(OsHandle fd, std::string* whyNot) {
   if (version < 30000) {
     *whyNot = "sg driver version " + std::to_string(version) + " has no v3 interface";
     return false;
+  }
+  // As sg_dd does: a reserved buffer as large as a stream's command (sg's default is 32 KiB), so a command that
+  // finds it free needs no kernel pages of its own. sg keeps one per descriptor for one command at a time, and
+  // caps it at the queue's max_sectors, so the transfer limits read after this stay right. A refusal (ENOMEM)
+  // only leaves the default.
+  int reserve = 0;
+  if (ioctl(fd, SG_GET_RESERVED_SIZE, &reserve) == 0 && reserve < kStreamReserve) {
+    int want = kStreamReserve;
+    (void)ioctl(fd, SG_SET_RESERVED_SIZE, &want);
   }
   return true;
 }
