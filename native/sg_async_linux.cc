@@ -15,6 +15,7 @@
 //    non-blocking read() then still answers EAGAIN, so the hang-up has to be asked for (OsAsyncHungUp).
 #ifdef __linux__
 #include "passthrough.h"
+#include "sg_header_linux.h"
 
 #include <cerrno>
 #include <cstring>
@@ -84,21 +85,7 @@ bool OsAsyncProbe(OsHandle fd, std::string* whyNot) {
 }
 
 SubmitStatus OsAsyncSubmit(OsHandle fd, int32_t tag, const Request& req, uint8_t* sense, OsError* err) {
-  sg_io_hdr_t h;
-  memset(&h, 0, sizeof h);
-  h.interface_id = 'S';
-  switch (req.direction) {
-    case Direction::In: h.dxfer_direction = SG_DXFER_FROM_DEV; break;
-    case Direction::Out: h.dxfer_direction = SG_DXFER_TO_DEV; break;
-    default: h.dxfer_direction = SG_DXFER_NONE; break;
-  }
-  h.cmd_len = static_cast<unsigned char>(req.cdbLen);
-  h.cmdp = const_cast<unsigned char*>(req.cdb);
-  h.mx_sb_len = static_cast<unsigned char>(kSenseBufferSize);
-  h.sbp = sense;
-  h.dxfer_len = static_cast<unsigned int>(req.dataLen);
-  h.dxferp = req.dataLen ? req.data : nullptr;
-  h.timeout = req.timeoutMs;
+  sg_io_hdr_t h = SgHeaderFor(req, sense);
   // sg queues a v3 command at the head of the device's queue unless told otherwise: at the tail, several
   // commands in flight reach the device in the order they were submitted (sequential streams stay sequential).
   h.flags = SG_FLAG_Q_AT_TAIL;

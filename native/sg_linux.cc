@@ -2,6 +2,7 @@
 // The addon uses OsExecute on block nodes and where the sg asynchronous interface (sg_async_linux.cc) is off.
 #ifdef __linux__
 #include "passthrough.h"
+#include "sg_header_linux.h"
 
 #include <cerrno>
 #include <cstring>
@@ -78,21 +79,7 @@ uint64_t OsMonotonicUs() {
 }
 
 bool OsExecute(OsHandle fd, const Request& req, Response* resp, OsError* err) {
-  sg_io_hdr_t h;
-  memset(&h, 0, sizeof h);
-  h.interface_id = 'S';
-  switch (req.direction) {
-    case Direction::In: h.dxfer_direction = SG_DXFER_FROM_DEV; break;
-    case Direction::Out: h.dxfer_direction = SG_DXFER_TO_DEV; break;
-    default: h.dxfer_direction = SG_DXFER_NONE; break;
-  }
-  h.cmd_len = static_cast<unsigned char>(req.cdbLen);
-  h.cmdp = const_cast<unsigned char*>(req.cdb);
-  h.mx_sb_len = static_cast<unsigned char>(kSenseBufferSize);
-  h.sbp = resp->sense;
-  h.dxfer_len = static_cast<unsigned int>(req.dataLen);
-  h.dxferp = req.dataLen ? req.data : nullptr;
-  h.timeout = req.timeoutMs;
+  sg_io_hdr_t h = SgHeaderFor(req, resp->sense);
   uint64_t t0 = OsMonotonicUs();
   int rc = ioctl(fd, SG_IO, &h);
   uint64_t t1 = OsMonotonicUs();
