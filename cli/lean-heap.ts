@@ -7,9 +7,8 @@
  * any size, for some 15–20% more CPU time (bench/copy-rss.ts prints both). The center and the other commands
  * keep V8's defaults. MOCOPY_LEAN_HEAP=0 turns this off.
  */
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
+import { isMocopyProcess } from './entry.js';
 
 export const LEAN_HEAP_COMMANDS = new Set(['copy', 'open', 'verify']);
 
@@ -19,15 +18,6 @@ export function useLeanHeap(env: NodeJS.ProcessEnv = process.env): boolean {
   v8.setFlagsFromString('--semi-space-growth-factor=1');
   v8.setFlagsFromString('--heap-growing-percent=50');
   return true;
-}
-
-/** Whether this process is `mocopy <command>` itself (not a test or a program importing the CLI). */
-function isMocopyProcess(): boolean {
-  try {
-    return !!process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(new URL('./main.js', import.meta.url)));
-  } catch {
-    return false;
-  }
 }
 
 // Imported first by main.ts, so this runs before the other modules load: the young generation grows while they do.

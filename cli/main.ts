@@ -7,8 +7,6 @@
  * 4 SCSI CHECK CONDITION, 5 protocol refusal, 6 malformed input, 7 license center unavailable.
  */
 import './lean-heap.js'; // first: it sets V8's heap flags for copy, open and verify before the rest loads
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ExitCode, MocopyError } from '../lib/index.js';
 import * as catalogCmd from './commands/catalog.js';
@@ -23,6 +21,7 @@ import * as openCmd from './commands/open.js';
 import * as stationCmd from './commands/station.js';
 import * as verifyCmd from './commands/verify.js';
 import { verbosity } from './common.js';
+import { isMocopyProcess } from './entry.js';
 
 const VERSION = '0.1.0';
 
@@ -87,16 +86,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   }
 }
 
-function isEntryPoint(): boolean {
-  if (!process.argv[1]) return false;
-  try {
-    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isMocopyProcess()) {
   main().then((code) => {
     process.exitCode = code;
   }, (err) => {

@@ -118,22 +118,16 @@ export class SqliteLedger implements Ledger {
   /** Schema versions before and after this open (a SQLite ledger is brought up to date when opened). */
   migrated = { from: 0, to: 0 };
 
-  /** Prepared once, reused: preparing costs more than running these small statements. */
-  private stmt(sql: string): Database.Statement {
-    let st = this.statements.get(sql);
+  /**
+   * Prepared once, reused: preparing costs more than running these small statements. `raw` ones return rows as
+   * arrays of column values (pages and exports that read many rows).
+   */
+  private stmt(sql: string, raw = false): Database.Statement {
+    const cache = raw ? this.rawStatements : this.statements;
+    let st = cache.get(sql);
     if (!st) {
-      st = this.db.prepare(sql);
-      this.statements.set(sql, st);
-    }
-    return st;
-  }
-
-  /** A statement returning rows as arrays of column values: for pages and exports that read many rows. */
-  private rawStmt(sql: string): Database.Statement {
-    let st = this.rawStatements.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql).raw(true);
-      this.rawStatements.set(sql, st);
+      st = raw ? this.db.prepare(sql).raw(true) : this.db.prepare(sql);
+      cache.set(sql, st);
     }
     return st;
   }
@@ -636,7 +630,7 @@ export class SqliteLedger implements Ledger {
   async licensePage(filter: LicenseFilter, page: { after?: LicenseCursor; order: 'asc' | 'desc'; limit: number }): Promise<LicenseListRow[]> {
     await this.quiet();
     const q = licensePageSql('sqlite', filter, page);
-    return (this.rawStmt(q.sql).all(...q.values) as LicenseListTuple[]).map(fromLicenseListTuple);
+    return (this.stmt(q.sql, true).all(...q.values) as LicenseListTuple[]).map(fromLicenseListTuple);
   }
 
   async licenseTotals(sinceIso: string): Promise<{ licenses: number; revenue: number }> {
