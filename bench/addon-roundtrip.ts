@@ -2,7 +2,7 @@
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadNativeBinding } from '../lib/scsi/native-binding.js';
+import { executeUnbound, loadNativeBinding } from '../lib/scsi/native-binding.js';
 import * as cdb from '../lib/scsi/cdb.js';
 import { header, now, row } from './util.js';
 
@@ -29,8 +29,8 @@ export async function run(): Promise<void> {
   writeFileSync(f, Buffer.alloc(16));
   const h = b.open(f, { write: false });
   const c = cdb.testUnitReady();
-  await rate('execute() -> ENOTTY (ioctl path)', 1, () => b.execute(h, c, 0, undefined, 1000));
-  await rate('execute() -> ENOTTY (ioctl path)', 8, () => b.execute(h, c, 0, undefined, 1000));
+  await rate('execute() -> ENOTTY (ioctl path)', 1, () => executeUnbound(b, h, c, 0, undefined, 1000));
+  await rate('execute() -> ENOTTY (ioctl path)', 8, () => executeUnbound(b, h, c, 0, undefined, 1000));
   b.close(h);
   rmSync(dir, { recursive: true, force: true });
 }

@@ -11,6 +11,7 @@
 
 #include <cstring>
 #include <unordered_map>
+#include <vector>
 #ifdef __linux__
 #include <uv.h>
 
@@ -28,6 +29,9 @@ namespace {
 
 constexpr double kMinTimeoutMs = 1;
 constexpr double kMaxTimeoutMs = 24.0 * 60 * 60 * 1000;
+// Commands one executeBatch() call takes (the sg driver's queue per descriptor, SG_MAX_QUEUE); callers split larger
+// batches.
+constexpr size_t kMaxBatch = 16;
 
 #ifdef __linux__
 struct SgQueue;
@@ -68,12 +72,12 @@ void Release(int32_t id) {
 
 class ExecuteWorker : public Napi::AsyncWorker {
  public:
-  ExecuteWorker(Napi::Env env, int32_t id, OsHandle os, Napi::Buffer<uint8_t> cdb, Direction dir,
+  ExecuteWorker(Napi::Env env, int32_t id, OsHandle os, const uint8_t* cdb, size_t cdbLen, Direction dir,
                 Napi::Value data, uint32_t timeoutMs)
       : Napi::AsyncWorker(env, "mocopy.execute"), deferred_(Napi::Promise::Deferred::New(env)), id_(id), os_(os) {
     // Copy the CDB (at most 16 bytes): the caller may reuse its buffer at once.
-    cdbLen_ = cdb.Length();
-    memcpy(cdb_, cdb.Data(), cdbLen_);
+    cdbLen_ = cdbLen;
+    memcpy(cdb_, cdb, cdbLen_);
     req_.cdb = cdb_;
     req_.cdbLen = cdbLen_;
     req_.direction = dir;
@@ -162,20 +166,27 @@ class NopWorker : public Napi::AsyncWorker {
 // One command: its promise, the CDB copy, the caller's data buffer (used in place, referenced until the command
 // is read back or the descriptor is closed) and the sense buffer the kernel writes into at read().
 struct SgCommand {
-  explicit SgCommand(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
   int32_t tag = 0;
-  Napi::Promise::Deferred deferred;
+  // Made only when execute() returns without the answer (see SgExecute): a command answered inside execute()
+  // needs no promise at all. Every other command has one.
+  napi_deferred deferred = nullptr;
   Napi::ObjectReference dataRef;
   Napi::Reference<Napi::ArrayBuffer> bufferRef;
   uint8_t cdb[16] = {0};
   Request req;
   uint8_t sense[kSenseBufferSize] = {0};
   uint64_t t0 = 0;
+  // Its result slab row while execute()/executeBatch() may still answer it in place; -1 after.
+  int row = -1;
 };
 
-// A completion collected inside execute() itself saves a trip through the event loop; at most this many in a row,
-// so that a device answering as fast as it is asked cannot keep the loop (timers, other I/O) waiting for long.
-constexpr int kSyncStreakMax = 16;
+// A completion collected inside execute() itself saves a trip through the event loop. A caller that awaits it and
+// issues the next command never returns to the loop, so this goes on for at most this long (µs) after the first
+// such completion; then commands go through the loop until it has turned (the poll callback), so that a device
+// answering as fast as it is asked cannot keep timers and other I/O waiting. A time, not a count: a count of 16
+// sent a third of the commands through the loop with 8 loops in flight (each hits the limit in turn).
+constexpr uint64_t kSyncBudgetUs = 2000;
+
 
 struct SgQueue {
   uv_poll_t poll;
@@ -190,7 +201,8 @@ struct SgQueue {
   bool closing = false;
   bool dead = false;  // the device went away (or the descriptor failed): every command is refused with deadErr
   OsError deadErr;
-  int syncStreak = 0;
+  bool inStreak = false;  // completions collected inside calls since the loop last turned
+  uint64_t streakStartUs = 0;
   int32_t nextTag = 1;
   std::unordered_map<int32_t, std::unique_ptr<SgCommand>> inFlight;
   std::deque<std::unique_ptr<SgCommand>> waiting;
@@ -198,6 +210,18 @@ struct SgQueue {
   // an array (Node-API 8 references only objects), and the one empty sense buffer every GOOD answer shares.
   Napi::ObjectReference keys;
   Napi::ObjectReference emptySense;
+  // The caller's result slab (bindResultSlab): a command answered inside execute() is written here (status, host
+  // and driver status, sense length, residual, duration; the sense bytes beside) and execute() returns 0, so
+  // the answer costs no promise, no result object and no property stores: under emulation (QEMU TCG) these
+  // Node-API calls are most of a TEST UNIT READY. Without a slab every command gets a promise, as before.
+  double* slab = nullptr;
+  uint8_t* slabSense = nullptr;
+  size_t slabRows = 0;  // rows of 6 numbers and kSenseBufferSize sense bytes each
+  Napi::ObjectReference slabRef, slabSenseRef;
+  // What became of each command of the running execute()/executeBatch() call that may be answered in place.
+  enum class Outcome { Pending, Answered, Failed };
+  Outcome outcome[kMaxBatch];
+  Napi::ObjectReference rowError[kMaxBatch];
   // Counters for handleInfo (tests and benchmarks).
   double submitted = 0, queueFull = 0, syncCompleted = 0, polledCompleted = 0;
   size_t maxInFlight = 0, maxWaiting = 0;
@@ -210,20 +234,41 @@ Napi::Error ErrorWithCode(Napi::Env env, const std::string& message, const char*
   return e;
 }
 
-void SgReject(Napi::Env env, SgCommand& c, const Napi::Error& e) {
+void SgReject(Napi::Env env, SgQueue* q, SgCommand& c, const Napi::Error& e) {
   Napi::HandleScope scope(env);
-  c.deferred.Reject(e.Value());
+  if (c.deferred) {
+    napi_reject_deferred(env, c.deferred, e.Value());
+    c.deferred = nullptr;
+  } else if (c.row >= 0) {
+    // The call hands it back (execute() throws it, executeBatch() puts it in the command's place; native-transport.ts
+    // turns either into a TransportError, as it does a rejection).
+    q->rowError[c.row] = Napi::Persistent(e.Value());
+    q->outcome[c.row] = SgQueue::Outcome::Failed;
+  }
 }
 
 void SgResolve(Napi::Env env, SgQueue* q, std::unique_ptr<SgCommand> c, const Completion& done) {
   Napi::HandleScope scope(env);
   const uint64_t t1 = OsMonotonicUs();
   if (!c->bufferRef.IsEmpty() && c->bufferRef.Value().IsDetached()) {
-    SgReject(env, *c, ErrorWithCode(env, "the data buffer was detached (transferred) while the command was in flight", "EDETACHED", 0));
+    SgReject(env, q, *c, ErrorWithCode(env, "the data buffer was detached (transferred) while the command was in flight", "EDETACHED", 0));
     return;
   }
-  Napi::Object r = Napi::Object::New(env);
   const size_t senseLen = done.senseLen > kSenseBufferSize ? kSenseBufferSize : done.senseLen;
+  if (!c->deferred && c->row >= 0) {
+    double* s = q->slab + 6 * c->row;
+    s[0] = done.status;
+    s[1] = done.hostStatus;
+    s[2] = done.driverStatus;
+    s[3] = static_cast<double>(senseLen);
+    s[4] = static_cast<double>(done.residual);
+    s[5] = static_cast<double>(t1 - c->t0);
+    if (senseLen) memcpy(q->slabSense + kSenseBufferSize * c->row, c->sense, senseLen);
+    q->outcome[c->row] = SgQueue::Outcome::Answered;
+    return;
+  }
+  if (!c->deferred) return;  // (its promise could not be made: nobody is waiting for it)
+  Napi::Object r = Napi::Object::New(env);
   Napi::Object k = q->keys.Value();
   r.Set(k.Get(0u), Napi::Number::New(env, done.status));
   r.Set(k.Get(1u), Napi::Number::New(env, done.hostStatus));
@@ -231,7 +276,8 @@ void SgResolve(Napi::Env env, SgQueue* q, std::unique_ptr<SgCommand> c, const Co
   r.Set(k.Get(3u), senseLen ? Napi::Value(Napi::Buffer<uint8_t>::Copy(env, c->sense, senseLen)) : Napi::Value(q->emptySense.Value()));
   r.Set(k.Get(4u), Napi::Number::New(env, static_cast<double>(done.residual)));
   r.Set(k.Get(5u), Napi::Number::New(env, static_cast<double>(t1 - c->t0)));
-  c->deferred.Resolve(r);
+  napi_resolve_deferred(env, c->deferred, r);
+  c->deferred = nullptr;
 }
 
 bool SgFatalErrno(int e) { return e == ENODEV || e == ENXIO || e == EBADF || e == ESHUTDOWN; }
@@ -275,15 +321,15 @@ void SgKill(Napi::Env env, SgQueue* q, const OsError& err) {
   q->inFlight.clear();
   q->waiting.clear();
   const std::string where = "handle " + std::to_string(q->id);
-  for (auto& kv : inFlight) SgReject(env, *kv.second, MakeOsError(env, err, where));
-  for (auto& c : waiting) SgReject(env, *c, MakeOsError(env, err, where));
+  for (auto& kv : inFlight) SgReject(env, q, *kv.second, MakeOsError(env, err, where));
+  for (auto& c : waiting) SgReject(env, q, *c, MakeOsError(env, err, where));
 }
 
 // Tries to hand `c` to the kernel. Returns it back (non-null) when the descriptor's queue is full; otherwise it
 // was submitted, or settled (rejected: a failure of its own, or the descriptor died).
 std::unique_ptr<SgCommand> SgTrySubmit(Napi::Env env, SgQueue* q, std::unique_ptr<SgCommand> c) {
   if (q->dead) {
-    SgReject(env, *c, MakeOsError(env, q->deadErr, "handle " + std::to_string(q->id)));
+    SgReject(env, q, *c, MakeOsError(env, q->deadErr, "handle " + std::to_string(q->id)));
     return nullptr;
   }
   c->tag = q->nextTag;
@@ -300,7 +346,7 @@ std::unique_ptr<SgCommand> SgTrySubmit(Napi::Env env, SgQueue* q, std::unique_pt
       q->queueFull++;
       if (q->inFlight.empty()) {
         // Nothing of ours is outstanding, so no completion will ever free a slot: not a full queue after all.
-        SgReject(env, *c, MakeOsError(env, err, "handle " + std::to_string(q->id)));
+        SgReject(env, q, *c, MakeOsError(env, err, "handle " + std::to_string(q->id)));
         return nullptr;
       }
       return c;
@@ -309,7 +355,7 @@ std::unique_ptr<SgCommand> SgTrySubmit(Napi::Env env, SgQueue* q, std::unique_pt
         q->waiting.push_front(std::move(c));
         SgKill(env, q, err);
       } else {
-        SgReject(env, *c, MakeOsError(env, err, "handle " + std::to_string(q->id)));
+        SgReject(env, q, *c, MakeOsError(env, err, "handle " + std::to_string(q->id)));
       }
       return nullptr;
   }
@@ -364,7 +410,7 @@ int SgDrain(Napi::Env env, SgQueue* q) {
     q->inFlight.erase(it);
     n++;
     if (st == CollectStatus::Got) SgResolve(env, q, std::move(c), done);
-    else SgReject(env, *c, MakeOsError(env, err, "handle " + std::to_string(q->id)));
+    else SgReject(env, q, *c, MakeOsError(env, err, "handle " + std::to_string(q->id)));
     SgPump(env, q);
   }
   return n;
@@ -379,7 +425,7 @@ void SgOnPoll(uv_poll_t* handle, int status, int events) {
     // Resolving here, outside any JS call: the callback scope runs the promise reactions (microtasks) when it
     // closes. They may call execute() or close() on this handle, so q is not touched after the scope.
     Napi::CallbackScope cb(env, q->asyncContext);
-    q->syncStreak = 0;
+    q->inStreak = false;
     const int n = SgDrain(env, q);
     q->polledCompleted += n;
     if (!q->dead) {
@@ -468,7 +514,7 @@ void SgClose(Napi::Env env, SgQueue* q) {
   q->waiting.clear();
   const std::string where = "handle " + std::to_string(q->id);
   for (auto& c : waiting) {
-    SgReject(env, *c, ErrorWithCode(env, where + ": closed before the command was sent to the device", "ECANCELED", ECANCELED));
+    SgReject(env, q, *c, ErrorWithCode(env, where + ": closed before the command was sent to the device", "ECANCELED", ECANCELED));
   }
   if (!q->dead) SgDrain(env, q);
   SgStopPoll(q);
@@ -477,18 +523,19 @@ void SgClose(Napi::Env env, SgQueue* q) {
   auto inFlight = std::move(q->inFlight);
   q->inFlight.clear();
   for (auto& kv : inFlight) {
-    SgReject(env, *kv.second, ErrorWithCode(env, where + ": closed while the command was in flight (the device may have executed it)", "ECANCELED", ECANCELED));
+    SgReject(env, q, *kv.second, ErrorWithCode(env, where + ": closed while the command was in flight (the device may have executed it)", "ECANCELED", ECANCELED));
   }
   if (q->cleanupHook) napi_remove_async_cleanup_hook(q->cleanupHook);
   q->cleanupHook = nullptr;
   uv_close(reinterpret_cast<uv_handle_t*>(&q->poll), SgFreeQueue);
 }
 
-Napi::Value SgExecute(Napi::Env env, SgQueue* q, const Napi::Buffer<uint8_t>& cdb, Direction dir, Napi::Value data, uint32_t timeoutMs) {
-  auto c = std::make_unique<SgCommand>(env);
-  memcpy(c->cdb, cdb.Data(), cdb.Length());
+// A command from execute()'s or executeBatch()'s arguments: the CDB copied, the data buffer used in place.
+std::unique_ptr<SgCommand> SgCommandFor(const uint8_t* cdb, size_t cdbLen, Direction dir, Napi::Value data, uint32_t timeoutMs) {
+  auto c = std::make_unique<SgCommand>();
+  memcpy(c->cdb, cdb, cdbLen);
   c->req.cdb = c->cdb;
-  c->req.cdbLen = cdb.Length();
+  c->req.cdbLen = cdbLen;
   c->req.direction = dir;
   c->req.timeoutMs = timeoutMs;
   if (data.IsTypedArray()) {
@@ -499,17 +546,83 @@ Napi::Value SgExecute(Napi::Env env, SgQueue* q, const Napi::Buffer<uint8_t>& cd
     c->req.data = arr.Data();
     c->req.dataLen = arr.ByteLength();
   }
-  Napi::Promise p = c->deferred.Promise();
-  SgEnqueue(env, q, std::move(c));
-  if (!q->dead && q->syncReap && q->syncStreak < kSyncStreakMax && !q->inFlight.empty()) {
-    const int n = SgDrain(env, q);
-    if (n > 0) {
-      q->syncStreak++;
-      q->syncCompleted += n;
+  return c;
+}
+
+// Whether commands completed by now may be collected inside this call (see kSyncBudgetUs).
+bool SgMayCollectInPlace(SgQueue* q) {
+  if (q->dead || !q->syncReap || q->inFlight.empty()) return false;
+  if (!q->inStreak) return true;
+  return OsMonotonicUs() - q->streakStartUs < kSyncBudgetUs;
+}
+
+// Hands `cmds` to the kernel in order (one write() each, back to back; the FIFO keeps the order when the queue is
+// full), collects what has completed already, and sets out[i] for each: 0 when it was answered in place (slab row
+// i), an Error when it failed inside this call, else its promise. False (with a JS exception) only when Node-API
+// could not make a promise.
+bool SgRun(Napi::Env env, SgQueue* q, std::vector<std::unique_ptr<SgCommand>>& cmds, std::vector<napi_value>* out) {
+  const size_t n = cmds.size();
+  const bool inPlace = q->slab != nullptr && q->syncReap && n <= q->slabRows;
+  std::vector<SgCommand*> me(n);
+  out->assign(n, nullptr);
+  for (size_t i = 0; i < n; i++) {
+    me[i] = cmds[i].get();
+    if (inPlace) {
+      me[i]->row = static_cast<int>(i);
+      q->outcome[i] = SgQueue::Outcome::Pending;
+    } else if (napi_create_promise(env, &me[i]->deferred, &(*out)[i]) != napi_ok) {
+      Napi::Error::New(env, "napi_create_promise failed").ThrowAsJavaScriptException();
+      return false;  // (nothing was submitted)
+    }
+  }
+  for (auto& c : cmds) SgEnqueue(env, q, std::move(c));
+  if (SgMayCollectInPlace(q)) {
+    const int got = SgDrain(env, q);
+    if (got > 0) {
+      if (!q->inStreak) {
+        q->inStreak = true;
+        q->streakStartUs = OsMonotonicUs();
+      }
+      q->syncCompleted += got;
     }
   }
   if (!q->dead) SgUpdateRef(q);
-  return p;
+  if (!inPlace) return true;
+  for (size_t i = 0; i < n; i++) {
+    switch (q->outcome[i]) {
+      case SgQueue::Outcome::Answered:
+        (*out)[i] = Napi::Number::New(env, 0);
+        break;
+      case SgQueue::Outcome::Failed:
+        (*out)[i] = q->rowError[i].Value();
+        q->rowError[i].Reset();
+        break;
+      case SgQueue::Outcome::Pending:
+        // Still in the kernel or waiting in the FIFO (alive: only settling frees a command).
+        me[i]->row = -1;
+        if (napi_create_promise(env, &me[i]->deferred, &(*out)[i]) != napi_ok) {
+          Napi::Error::New(env, "napi_create_promise failed").ThrowAsJavaScriptException();
+          return false;
+        }
+        break;
+    }
+  }
+  return true;
+}
+
+// execute() in sg-async mode: the command's promise, or 0 when it was answered in place (slab row 0); a failure
+// inside the call is thrown.
+Napi::Value SgExecute(Napi::Env env, SgQueue* q, const uint8_t* cdb, size_t cdbLen, Direction dir, Napi::Value data, uint32_t timeoutMs) {
+  std::vector<std::unique_ptr<SgCommand>> cmds;
+  cmds.push_back(SgCommandFor(cdb, cdbLen, dir, data, timeoutMs));
+  std::vector<napi_value> out;
+  if (!SgRun(env, q, cmds, &out)) return env.Undefined();
+  Napi::Value r(env, out[0]);
+  if (r.IsObject() && !r.IsPromise()) {
+    Napi::Error(env, r).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return r;
 }
 #endif  // __linux__
 
@@ -569,6 +682,48 @@ HandleEntry* Lookup(Napi::Env env, const Napi::Value& v) {
   return &it->second;
 }
 
+// One command's arguments, checked for memory safety (the rest is native-transport.ts's job).
+struct CommandArgs {
+  const uint8_t* cdb = nullptr;  // valid for the call (copied by the command)
+  size_t cdbLen = 0;
+  Direction dir = Direction::None;
+  Napi::Value data;  // undefined when there is no data phase
+  uint32_t timeoutMs = 0;
+};
+
+// Checks a command given as numbers and its data value; false with a TypeError thrown (naming command `index` of a
+// batch; -1: execute()'s one) when unusable.
+bool CheckCommand(Napi::Env env, const uint8_t* cdb, double cdbLen, double dir, Napi::Value data, double timeoutMs, int index, CommandArgs* out) {
+  auto fail = [&](const char* m) {
+    Napi::TypeError::New(env, (index < 0 ? std::string() : "command " + std::to_string(index) + ": ") + m).ThrowAsJavaScriptException();
+    return false;
+  };
+  if (!(cdbLen >= 1 && cdbLen <= 16)) return fail("cdb must be 1..16 bytes");
+  if (!(dir == 0 || dir == 1 || dir == 2)) return fail("direction must be 0 (none), 1 (in) or 2 (out)");
+  const bool typed = data.IsTypedArray();
+  if (typed && data.As<Napi::TypedArray>().ArrayBuffer().IsDetached()) return fail("the data buffer is detached");
+  const bool hasData = typed && data.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array &&
+                       data.As<Napi::Uint8Array>().ByteLength() > 0;
+  if ((dir == 0) == hasData) return fail("direction and data buffer disagree");
+  // The same range native-transport.ts checks (validate.ts): a NaN or a huge value never reaches the OS.
+  if (!(timeoutMs >= kMinTimeoutMs && timeoutMs <= kMaxTimeoutMs)) return fail("timeoutMs must be a number from 1 to 86400000 (24 h)");
+  out->cdb = cdb;
+  out->cdbLen = static_cast<size_t>(cdbLen);
+  out->dir = static_cast<Direction>(static_cast<int>(dir));
+  out->data = hasData ? data : env.Undefined();
+  out->timeoutMs = static_cast<uint32_t>(timeoutMs);
+  return true;
+}
+
+// Worker mode: the command on the libuv pool; its promise.
+Napi::Value QueueWorker(Napi::Env env, HandleEntry* h, int32_t id, const CommandArgs& a) {
+  auto* w = new ExecuteWorker(env, id, h->os, a.cdb, a.cdbLen, a.dir, a.data, a.timeoutMs);
+  h->inFlight++;
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 Napi::Value Execute(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 5) {
@@ -582,42 +737,71 @@ Napi::Value Execute(const Napi::CallbackInfo& info) {
     return env.Null();
   }
   Napi::Buffer<uint8_t> cdb = info[1].As<Napi::Buffer<uint8_t>>();
-  if (cdb.Length() == 0 || cdb.Length() > 16) {
-    Napi::TypeError::New(env, "cdb must be 1..16 bytes").ThrowAsJavaScriptException();
-    return env.Null();
-  }
-  int32_t dir = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
-  if (dir < 0 || dir > 2) {
-    Napi::TypeError::New(env, "direction must be 0 (none), 1 (in) or 2 (out)").ThrowAsJavaScriptException();
-    return env.Null();
-  }
-  Napi::Value data = info[3];
-  if (data.IsTypedArray() && data.As<Napi::TypedArray>().ArrayBuffer().IsDetached()) {
-    Napi::TypeError::New(env, "the data buffer is detached").ThrowAsJavaScriptException();
-    return env.Null();
-  }
-  bool hasData = data.IsTypedArray() && data.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array &&
-                 data.As<Napi::Uint8Array>().ByteLength() > 0;
-  if ((dir == 0) == hasData) {
-    Napi::TypeError::New(env, "direction and data buffer disagree").ThrowAsJavaScriptException();
-    return env.Null();
-  }
-  // The same range native-transport.ts checks (validate.ts): a NaN or a huge value never reaches the OS.
+  const double dir = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
   const double timeoutMs = info[4].IsNumber() ? info[4].As<Napi::Number>().DoubleValue() : -1;
-  if (!(timeoutMs >= kMinTimeoutMs && timeoutMs <= kMaxTimeoutMs)) {
-    Napi::TypeError::New(env, "timeoutMs must be a number from 1 to 86400000 (24 h)").ThrowAsJavaScriptException();
+  CommandArgs a;
+  if (!CheckCommand(env, cdb.Data(), static_cast<double>(cdb.Length()), dir, info[3], timeoutMs, -1, &a)) return env.Null();
+#ifdef __linux__
+  if (h->sg) return SgExecute(env, h->sg, a.cdb, a.cdbLen, a.dir, a.data, a.timeoutMs);
+#endif
+  return QueueWorker(env, h, info[0].As<Napi::Number>().Int32Value(), a);
+}
+
+// executeBatch(handle, cdbs: Buffer, params: Float64Array, datas: Array): up to 16 commands in one call, handed to
+// the device in order. Packed, because a Node-API call per array element would cost more than the batch saves:
+// command i's CDB is cdbs[16i .. 16i+len), params[3i .. 3i+3) = [CDB length, direction, timeoutMs], datas[i] its data
+// buffer (read only for a command with a data phase). Returns n when every command was answered in place (slab rows
+// 0..n-1), else an array with, for each, what execute() returns for it (0: answered in place; its promise) or the
+// Error it failed with inside the call. All commands are checked before any is sent.
+Napi::Value ExecuteBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[1].IsBuffer() || !info[2].IsTypedArray() || !info[3].IsArray() ||
+      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    Napi::TypeError::New(env, "executeBatch(handle, cdbs: Buffer, params: Float64Array, datas: Array)").ThrowAsJavaScriptException();
     return env.Null();
   }
-  uint32_t timeout = static_cast<uint32_t>(timeoutMs);
-  int32_t id = info[0].As<Napi::Number>().Int32Value();
+  HandleEntry* h = Lookup(env, info[0]);
+  if (!h) return env.Null();
+  Napi::Buffer<uint8_t> cdbs = info[1].As<Napi::Buffer<uint8_t>>();
+  Napi::Float64Array params = info[2].As<Napi::Float64Array>();
+  Napi::Array datas = info[3].As<Napi::Array>();
+  const uint32_t n = datas.Length();
+  if (n == 0 || n > kMaxBatch || cdbs.Length() < 16 * n || params.ElementLength() < 3 * n) {
+    Napi::TypeError::New(env, "executeBatch: 1 to 16 commands, 16 CDB bytes and 3 parameters each").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  const uint8_t* cdbBytes = cdbs.Data();
+  const double* p = params.Data();
+  std::vector<CommandArgs> args(n);
+  for (uint32_t i = 0; i < n; i++) {
+    const double dir = p[3 * i + 1];
+    Napi::Value data = dir == 0 ? env.Undefined() : datas.Get(i);
+    if (!CheckCommand(env, cdbBytes + 16 * i, p[3 * i], dir, data, p[3 * i + 2], static_cast<int>(i), &args[i])) return env.Null();
+  }
 #ifdef __linux__
-  if (h->sg) return SgExecute(env, h->sg, cdb, static_cast<Direction>(dir), hasData ? data : env.Undefined(), timeout);
+  if (h->sg) {
+    std::vector<std::unique_ptr<SgCommand>> cmds;
+    cmds.reserve(n);
+    for (uint32_t i = 0; i < n; i++) {
+      cmds.push_back(SgCommandFor(args[i].cdb, args[i].cdbLen, args[i].dir, args[i].data, args[i].timeoutMs));
+    }
+    std::vector<napi_value> out;
+    if (!SgRun(env, h->sg, cmds, &out)) return env.Null();
+    bool allInPlace = true;
+    for (uint32_t i = 0; i < n && allInPlace; i++) {
+      napi_valuetype t;
+      allInPlace = napi_typeof(env, out[i], &t) == napi_ok && t == napi_number;
+    }
+    if (allInPlace) return Napi::Number::New(env, n);
+    Napi::Array r = Napi::Array::New(env, n);
+    for (uint32_t i = 0; i < n; i++) r.Set(i, Napi::Value(env, out[i]));
+    return r;
+  }
 #endif
-  auto* w = new ExecuteWorker(env, id, h->os, cdb, static_cast<Direction>(dir), hasData ? data : env.Undefined(), timeout);
-  h->inFlight++;
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  const int32_t id = info[0].As<Napi::Number>().Int32Value();
+  Napi::Array r = Napi::Array::New(env, n);
+  for (uint32_t i = 0; i < n; i++) r.Set(i, QueueWorker(env, h, id, args[i]));
+  return r;
 }
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -705,6 +889,44 @@ Napi::Value HandleInfo(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// bindResultSlab(handle, meta: Float64Array(>= 6), sense: Uint8Array(>= kSenseBufferSize)): where execute() writes
+// the answer of a command it completed in place (sg-async with syncReap), returning 0 instead of a promise. Returns
+// false when the handle has no such path (worker mode, or syncReap off): every execute() then returns a promise.
+Napi::Value BindResultSlab(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  HandleEntry* h = Lookup(env, info.Length() ? info[0] : env.Undefined());
+  if (!h) return env.Null();
+  if (info.Length() < 3 || !info[1].IsTypedArray() || !info[2].IsTypedArray() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    Napi::TypeError::New(env, "bindResultSlab(handle, Float64Array, Uint8Array)").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  Napi::Float64Array meta = info[1].As<Napi::Float64Array>();
+  Napi::Uint8Array sense = info[2].As<Napi::Uint8Array>();
+  // Rows: one per command of a batch (6 numbers, 96 sense bytes each); execute() uses row 0.
+  size_t rows = meta.ElementLength() / 6;
+  if (sense.ByteLength() / kSenseBufferSize < rows) rows = sense.ByteLength() / kSenseBufferSize;
+  if (rows > kMaxBatch) rows = kMaxBatch;
+  if (rows == 0) {
+    Napi::TypeError::New(env, "bindResultSlab: the meta slab needs 6 numbers and the sense slab 96 bytes per row").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+#ifdef __linux__
+  if (h->sg && h->sg->syncReap) {
+    SgQueue* q = h->sg;
+    // Data() externalizes a typed array V8 kept on its heap, so the addresses stay put while referenced.
+    q->slab = meta.Data();
+    q->slabSense = sense.Data();
+    q->slabRows = rows;
+    q->slabRef = Napi::Persistent(Napi::Object(meta));
+    q->slabSenseRef = Napi::Persistent(Napi::Object(sense));
+    return Napi::Boolean::New(env, true);
+  }
+#endif
+  return Napi::Boolean::New(env, false);
+}
+
 Napi::Value OpenHandles(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(g_handles.size()));
 }
@@ -762,6 +984,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("limits", Napi::Function::New(env, GetLimits, "limits"));
   exports.Set("openHandles", Napi::Function::New(env, OpenHandles, "openHandles"));
   exports.Set("handleInfo", Napi::Function::New(env, HandleInfo, "handleInfo"));
+  exports.Set("bindResultSlab", Napi::Function::New(env, BindResultSlab, "bindResultSlab"));
+  exports.Set("executeBatch", Napi::Function::New(env, ExecuteBatch, "executeBatch"));
   exports.Set("nop", Napi::Function::New(env, Nop, "nop"));
   exports.Set("nopAsync", Napi::Function::New(env, NopAsync, "nopAsync"));
 #ifdef _WIN32

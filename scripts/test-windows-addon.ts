@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cdb from '../lib/scsi/cdb.js';
 import { listDevices } from '../lib/scsi/list-devices.js';
-import { loadedAddonPath, loadNativeBinding, type NativeBinding } from '../lib/scsi/native-binding.js';
+import { executeUnbound, loadedAddonPath, loadNativeBinding, type NativeBinding } from '../lib/scsi/native-binding.js';
 import { hintForErrno, openNative } from '../lib/scsi/native-transport.js';
 import { TransportError } from '../lib/scsi/scsi-errors.js';
 
@@ -74,7 +74,7 @@ it('a pass-through on a regular file -> ENOTTY (ERROR_NOT_SUPPORTED), buffered a
   const h = binding.open(file, { write: false });
   try {
     for (const len of [2048, 65536]) {
-      await assert.rejects(binding.execute(h, cdb.read10(0, len / 2048), 1, Buffer.alloc(len), 1000),
+      await assert.rejects(executeUnbound(binding, h, cdb.read10(0, len / 2048), 1, Buffer.alloc(len), 1000),
         (e: NodeJS.ErrnoException) => e.code === 'ENOTTY' && new RegExp(`DeviceIoControl\\(IOCTL_SCSI_PASS_THROUGH${len > 4096 ? '_DIRECT' : ''}\\)`).test(e.message));
     }
   } finally {
@@ -122,7 +122,7 @@ it('a detached buffer is refused at submit; one detached in flight fails the com
     structuredClone(gone.buffer, { transfer: [gone.buffer] });
     assert.throws(() => binding.execute(h, cdb.read10(0, 1), 1, gone as Buffer, 1000), /detached/);
     const buf = new Uint8Array(new ArrayBuffer(2048));
-    const p = binding.execute(h, cdb.read10(0, 1), 1, buf as Buffer, 1000);
+    const p = executeUnbound(binding, h, cdb.read10(0, 1), 1, buf as Buffer, 1000);
     structuredClone(buf.buffer, { transfer: [buf.buffer] });
     await assert.rejects(p, (e: NodeJS.ErrnoException) => e.code === 'EDETACHED');
   } finally {
@@ -132,7 +132,7 @@ it('a detached buffer is refused at submit; one detached in flight fails the com
 it('64 commands in flight and a close in the middle: no crash, the handle is released after the last one', async () => {
   const before = binding.openHandles();
   const h = binding.open(file, { write: false });
-  const all = Array.from({ length: 64 }, () => binding.execute(h, cdb.read10(0, 1), 1, Buffer.alloc(2048), 1000).then(() => 'ok', (e: NodeJS.ErrnoException) => e.code));
+  const all = Array.from({ length: 64 }, () => executeUnbound(binding, h, cdb.read10(0, 1), 1, Buffer.alloc(2048), 1000).then(() => 'ok', (e: NodeJS.ErrnoException) => e.code));
   binding.close(h);
   const codes = await Promise.all(all);
   assert.ok(codes.every((c) => c === 'ENOTTY'), [...new Set(codes)].join(','));

@@ -194,6 +194,39 @@ describe('device API', () => {
       assert.equal(execute.getCalls().filter((c) => c.args[0].cdb[0] === 0x2a).length, 1);
       await assert.rejects(dev.testUnitReady(), (e: TransportError) => e.timedOut && e.code === 'E_TIMEOUT');
     });
+    it('runBatch hands the commands to the transport in one executeBatch call, then checks and retries each as run() does; readStream opens with one batch', async () => {
+      const em = await openEmulator(`emu:${mo}`);
+      await new ScsiDevice(`emu:${mo}`, em).write(0, Buffer.alloc(8 * 2048, 0x5c));
+      const batches: number[] = [];
+      let attentionFor = 2; // the third command of the first batch meets a UNIT ATTENTION once
+      const tr: Transport = {
+        path: em.path, limits: { maxTransferBytes: 65536, alignment: 1 },
+        execute: (c) => em.execute(c),
+        executeBatch: (cmds) => {
+          batches.push(cmds.length);
+          return cmds.map((c, i) => (i === attentionFor ? (attentionFor = -1, Promise.resolve(check(6, 0x29, 0))) : em.execute(c)));
+        },
+        close: () => em.close(),
+      };
+      const dev = new ScsiDevice(`emu:${mo}`, tr, { retry: noSleep });
+      await dev.capacity();
+      const bufs = [0, 1, 2, 3].map(() => Buffer.alloc(2048));
+      const answers = await Promise.all(dev.runBatch(bufs.map((data, i) => ({ cdb: cdb.read10(i, 1), direction: 'in', data, timeoutMs: 1000 }))));
+      assert.deepEqual(batches, [4]);
+      assert.ok(answers.every((r) => r.status === 0));
+      assert.ok(bufs.every((b) => b.equals(Buffer.alloc(2048, 0x5c))), 'the command that met the UNIT ATTENTION was sent again');
+      assert.equal(dev.unitAttentionCount, 1);
+      // A CHECK CONDITION that is not retried surfaces as that command's ScsiError alone.
+      const [ok, bad] = await Promise.allSettled(dev.runBatch([{ cdb: cdb.testUnitReady(), direction: 'none', timeoutMs: 1000 }, { cdb: cdb.read10(1 << 30, 1), direction: 'in', data: Buffer.alloc(2048), timeoutMs: 1000 }]));
+      assert.equal(ok.status, 'fulfilled');
+      assert.ok(bad.status === 'rejected' && bad.reason instanceof ScsiError && bad.reason.asc === 0x21);
+      batches.length = 0;
+      const chunks: Buffer[] = [];
+      for await (const c of dev.readStream(0, 8, { chunkBytes: 2048, inFlight: 4 })) chunks.push(Buffer.from(c));
+      assert.deepEqual(batches, [4], 'the first 4 READs in one batch, the next 4 one by one');
+      assert.ok(Buffer.concat(chunks).equals(Buffer.alloc(8 * 2048, 0x5c)));
+      await dev.close();
+    });
     it('with the medium guard on, a medium change fails the command instead of retrying it', async () => {
       const em = await openEmulator(`emu:${mo}`);
       const dev = new ScsiDevice(`emu:${mo}`, em);

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sinon from 'sinon';
-import { loadNativeBinding, type NativeBinding } from '../lib/scsi/native-binding.js';
+import { executeUnbound, loadNativeBinding, type NativeBinding } from '../lib/scsi/native-binding.js';
 import { hintForErrno, openNative } from '../lib/scsi/native-transport.js';
 import { TransportError } from '../lib/scsi/scsi-errors.js';
 import * as cdb from '../lib/scsi/cdb.js';
@@ -134,6 +134,83 @@ describe('NativeTransport queue mode and safety timer (fake binding)', () => {
     assert.equal((b.close as sinon.SinonStub).callCount, 1);
     await assert.rejects(tr.execute({ cdb: cdb.testUnitReady(), direction: 'none', timeoutMs: 20 }), (e: TransportError) => e.code === 'ETIMEDOUT');
   });
+  it('sg-async: an answer the addon had inside execute() comes from the bound result slab, sense copied out, and a failure thrown there is a TransportError', async () => {
+    const b = fakeBinding();
+    b.handleInfo = sinon.stub().returns({ mode: 'sg-async', inFlight: 0 });
+    let meta: Float64Array | undefined;
+    let sense: Uint8Array | undefined;
+    b.bindResultSlab = sinon.stub().callsFake((h: number, m: Float64Array, s: Uint8Array) => { assert.equal(h, 7); meta = m; sense = s; return true; });
+    const answers: Array<() => Promise<unknown> | 0> = [
+      () => { meta!.set([0, 0, 0, 0, 512, 33]); return 0; },
+      () => { meta!.set([2, 0, 0, 18, 0, 40]); sense!.set([0x70, 0, 0x06, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x28, 0]); return 0; },
+      () => { throw errno('ENODEV', 19); },
+      () => Promise.resolve({ status: 0, hostStatus: 0, driverStatus: 0, sense: Buffer.alloc(0), residual: 0, durationUs: 7 }),
+    ];
+    (b.execute as sinon.SinonStub).callsFake(() => answers.shift()!());
+    const tr = await openNative('/dev/sg9', { binding: b, sysRoot: '/nonexistent' });
+    assert.equal((b.bindResultSlab as sinon.SinonStub).callCount, 1);
+    assert.ok(meta!.length >= 6 && sense!.length >= 96);
+    const r1 = await tr.execute({ cdb: cdb.read10(0, 1), direction: 'in', data: Buffer.alloc(2048), timeoutMs: 10 });
+    assert.deepEqual({ ...r1, sense: [...r1.sense] }, { status: 0, hostStatus: 0, driverStatus: 0, sense: [], residual: 512, durationUs: 33 });
+    const r2 = await tr.execute({ cdb: cdb.testUnitReady(), direction: 'none', timeoutMs: 10 });
+    assert.equal(r2.status, 2);
+    assert.equal(r2.sense.length, 18);
+    assert.equal(r2.sense[12], 0x28);
+    sense!.fill(0); // the next answer overwrites the slab: the result kept its own copy
+    assert.equal(r2.sense[12], 0x28);
+    await assert.rejects(tr.execute({ cdb: cdb.testUnitReady(), direction: 'none', timeoutMs: 10 }), (e: TransportError) => e instanceof TransportError && e.code === 'ENODEV' && /went away/.test(e.hint!));
+    assert.equal((await tr.execute({ cdb: cdb.testUnitReady(), direction: 'none', timeoutMs: 10 })).durationUs, 7, 'a promise still works');
+    await tr.close();
+    // Worker mode, or an addon that says no: no slab, every answer a promise.
+    const w = fakeBinding();
+    w.handleInfo = sinon.stub().returns({ mode: 'worker', fallbackReason: 'x', inFlight: 0 });
+    w.bindResultSlab = sinon.stub().returns(false);
+    await openNative('/dev/sdb', { binding: w, sysRoot: '/nonexistent' });
+    assert.equal((w.bindResultSlab as sinon.SinonStub).callCount, 0);
+  });
+  it('sg-async executeBatch: one addon call per 16 commands, answers from slab rows, promises and errors each in their place; a malformed command is refused without being sent', async () => {
+    const b = fakeBinding();
+    b.handleInfo = sinon.stub().returns({ mode: 'sg-async', inFlight: 0 });
+    let meta: Float64Array | undefined;
+    b.bindResultSlab = sinon.stub().callsFake((_h: number, m: Float64Array, sense: Uint8Array) => { meta = m; assert.ok(m.length >= 6 * 16 && sense.length >= 96 * 16); return true; });
+    const calls: number[] = [];
+    let allInPlace = false;
+    b.executeBatch = sinon.stub().callsFake((_h: number, cdbs: Buffer, params: Float64Array, datas: Array<Uint8Array | undefined>) => {
+      calls.push(datas.length);
+      // Each command answered by its LBA: even ones in place (residual = LBA in their own row), LBA 3 fails, the rest later.
+      const answers = datas.map((d, i) => {
+        assert.deepEqual([...params.subarray(3 * i, 3 * i + 3)], [10, 1, 10], 'CDB length, direction in, timeout');
+        assert.equal(d!.length, 2048);
+        const lba = cdbs.readUInt32BE(16 * i + 2);
+        if (lba === 3) return Object.assign(new Error('write(sg) handle 7: No such device'), { code: 'ENODEV', errno: 19 });
+        if (allInPlace || lba % 2 === 0) { meta!.set([0, 0, 0, 0, lba, 5], i * 6); return 0 as const; }
+        return Promise.resolve({ status: 0, hostStatus: 0, driverStatus: 0, sense: Buffer.alloc(0), residual: lba, durationUs: 9 });
+      });
+      return allInPlace ? datas.length : answers;
+    });
+    const tr = await openNative('/dev/sg9', { binding: b, sysRoot: '/nonexistent' });
+    const cmds = Array.from({ length: 20 }, (_, lba) => ({ cdb: cdb.read10(lba, 1), direction: 'in' as const, data: Buffer.alloc(2048), timeoutMs: 10 }));
+    cmds[5] = { cdb: cdb.read10(5, 1), direction: 'in', timeoutMs: 10 } as never; // no data buffer: a TypeError, never sent
+    const got = await Promise.all(tr.executeBatch(cmds).map((p) => p.then((r) => r.residual, (e) => `${e.constructor.name}:${e.code ?? ''}`)));
+    assert.deepEqual(calls, [15, 4], '16 + 4 commands, less the malformed one');
+    assert.deepEqual(got, Array.from({ length: 20 }, (_, lba) => (lba === 3 ? 'TransportError:ENODEV' : lba === 5 ? 'TypeError:' : lba)));
+    assert.equal((b.execute as sinon.SinonStub).callCount, 0);
+    // Every one answered in place: the addon says so with the count, and each answer comes from its own row.
+    allInPlace = true;
+    const rows = await Promise.all(tr.executeBatch([6, 8, 10].map((lba) => ({ cdb: cdb.read10(lba, 1), direction: 'in' as const, data: Buffer.alloc(2048), timeoutMs: 10 }))));
+    assert.deepEqual(rows.map((r) => r.residual), [6, 8, 10]);
+    await tr.close();
+    assert.equal(await Promise.all(tr.executeBatch([cmds[0]!]).map((p) => p.then(() => 'ok', (e: TransportError) => e.code))).then((x) => x[0]), 'EBADF');
+    // Worker mode: one execute() per command.
+    const w = fakeBinding();
+    w.handleInfo = sinon.stub().returns({ mode: 'worker', fallbackReason: 'x', inFlight: 0 });
+    w.executeBatch = sinon.stub();
+    const tw = await openNative('/dev/sdb', { binding: w, sysRoot: '/nonexistent' });
+    await Promise.all(tw.executeBatch(cmds.slice(0, 3)));
+    assert.equal((w.execute as sinon.SinonStub).callCount, 3);
+    assert.equal((w.executeBatch as sinon.SinonStub).callCount, 0);
+    await tw.close();
+  });
   it('an answer in time clears the safety timer: nothing fires later', async () => {
     const b = fakeBinding();
     const tr = await openNative('/dev/sg9', { binding: b, sysRoot: '/nonexistent', safetyGraceMs: 20 });
@@ -159,7 +236,7 @@ describe('the real addon (built by npm ci / node-gyp)', () => {
     writeFileSync(f, Buffer.alloc(4096));
     await assert.rejects(openNative(f), (e: TransportError) => e.code === 'ENOTTY' && /not a SCSI device/.test(e.message));
     const h = binding.open(f, { write: false });
-    await assert.rejects(binding.execute(h, cdb.testUnitReady(), 0, undefined, 1000), (e: NodeJS.ErrnoException) => e.code === 'ENOTTY');
+    await assert.rejects(executeUnbound(binding, h, cdb.testUnitReady(), 0, undefined, 1000), (e: NodeJS.ErrnoException) => e.code === 'ENOTTY');
     binding.close(h);
   });
   it('handleInfo: a node without the sg asynchronous interface runs in the worker mode and says why', () => {
@@ -202,6 +279,35 @@ describe('the real addon (built by npm ci / node-gyp)', () => {
     }
     binding.close(h);
   });
+  it('executeBatch: packed commands checked before any is sent (a bad one named by its index); in the worker mode one promise each', async () => {
+    const f = join(t.dir, 'file.bin');
+    writeFileSync(f, Buffer.alloc(16));
+    const h = binding.open(f, { write: false });
+    try {
+      const cdbs = Buffer.alloc(16 * 3);
+      cdb.testUnitReady().copy(cdbs, 0);
+      cdb.read10(0, 1).copy(cdbs, 16);
+      cdb.testUnitReady().copy(cdbs, 32);
+      const ok = new Float64Array([6, 0, 1000, 10, 1, 1000, 6, 0, 1000]);
+      const datas = [undefined, Buffer.alloc(2048), undefined];
+      for (const [params, d, msg] of [
+        [new Float64Array([6, 0, 1000, 10, 1, 1000, 6, 0, 0]), datas, /command 2: timeoutMs/],
+        [new Float64Array([6, 0, 1000, 10, 1, 1000, 6, 0, 1000]), [undefined, undefined, undefined], /command 1: direction and data buffer disagree/],
+        [new Float64Array([6, 0, 1000, 17, 1, 1000, 6, 0, 1000]), datas, /command 1: cdb must be 1..16 bytes/],
+        [new Float64Array([6, 3, 1000, 10, 1, 1000, 6, 0, 1000]), datas, /command 0: direction/],
+        [ok, Array.from({ length: 17 }, () => undefined), /1 to 16 commands/],
+        [ok.subarray(0, 6), datas, /3 parameters each/],
+      ] as const) {
+        assert.throws(() => binding.executeBatch!(h, cdbs, params as Float64Array, d as Array<Buffer | undefined>), (e: Error) => e instanceof TypeError && msg.test(e.message), String(msg));
+      }
+      const r = binding.executeBatch!(h, cdbs, ok, datas);
+      assert.ok(Array.isArray(r) && r.length === 3);
+      const codes = await Promise.all((r as Array<Promise<unknown>>).map((p) => p.then(() => 'ok', (e: NodeJS.ErrnoException) => e.code)));
+      assert.deepEqual(codes, ['ENOTTY', 'ENOTTY', 'ENOTTY']);
+    } finally {
+      binding.close(h);
+    }
+  });
   it('a detached data buffer is refused at submit; one detached in flight fails the command (EDETACHED)', async () => {
     const f = join(t.dir, 'file.bin');
     writeFileSync(f, Buffer.alloc(16));
@@ -210,7 +316,7 @@ describe('the real addon (built by npm ci / node-gyp)', () => {
     structuredClone(gone.buffer, { transfer: [gone.buffer] });
     assert.throws(() => binding.execute(h, cdb.read10(0, 1), 1, gone as Buffer, 1000), /detached/);
     const buf = new Uint8Array(new ArrayBuffer(2048));
-    const p = binding.execute(h, cdb.read10(0, 1), 1, buf as Buffer, 1000);
+    const p = executeUnbound(binding, h, cdb.read10(0, 1), 1, buf as Buffer, 1000);
     structuredClone(buf.buffer, { transfer: [buf.buffer] }); // before the worker's completion runs on this thread
     await assert.rejects(p, (e: NodeJS.ErrnoException) => e.code === 'EDETACHED');
     binding.close(h);
@@ -220,7 +326,7 @@ describe('the real addon (built by npm ci / node-gyp)', () => {
     writeFileSync(f, Buffer.alloc(16));
     const before = binding.openHandles();
     const h = binding.open(f, { write: false });
-    const all = Array.from({ length: 64 }, () => binding.execute(h, cdb.read10(0, 1), 1, Buffer.alloc(2048), 1000).then(() => 'ok', (e) => e.code));
+    const all = Array.from({ length: 64 }, () => executeUnbound(binding, h, cdb.read10(0, 1), 1, Buffer.alloc(2048), 1000).then(() => 'ok', (e) => e.code));
     binding.close(h);
     const codes = await Promise.all(all);
     assert.ok(codes.every((c) => c === 'ENOTTY'));

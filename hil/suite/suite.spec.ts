@@ -23,7 +23,7 @@ import { loadNativeBinding } from '../../lib/scsi/native-binding.js';
 import { openNative, type NativeTransport } from '../../lib/scsi/native-transport.js';
 import { ScsiError, TransportError } from '../../lib/scsi/scsi-errors.js';
 import { parseSense } from '../../lib/scsi/sense.js';
-import type { ScsiCommand, Transport } from '../../lib/scsi/transport.js';
+import type { ScsiCommand, ScsiResult, Transport } from '../../lib/scsi/transport.js';
 import { loadRig, record } from './rig.js';
 
 const rig = loadRig();
@@ -249,7 +249,7 @@ describe(`HIL suite (${rig.mode})`, function () {
     describe('transfer limits', () => {
       it('the kernel refuses a transfer far beyond the queue limit (which is why mocopy splits by it)', async () => {
         const d = rig.targets.find((t) => t.role === 'scsi_debug') ?? rig.targets[0]!;
-        const { loadNativeBinding } = await import('../../lib/scsi/native-binding.js');
+        const { executeUnbound, loadNativeBinding } = await import('../../lib/scsi/native-binding.js');
         const { hintForErrno } = await import('../../lib/scsi/native-transport.js');
         const b = loadNativeBinding();
         const h = b.open(d.spec, { write: true });
@@ -261,7 +261,7 @@ describe(`HIL suite (${rig.mode})`, function () {
         const blocks = Math.min(cap.blockCount, Math.floor((64 << 20) / cap.blockSize), 0xffff);
         let code: string | undefined;
         try {
-          const r = await b.execute(h, cdb.read10(0, blocks), 1, Buffer.alloc(blocks * cap.blockSize), 10000);
+          const r = await executeUnbound(b, h, cdb.read10(0, blocks), 1, Buffer.alloc(blocks * cap.blockSize), 10000);
           code = `status ${r.status} host ${r.hostStatus}`;
         } catch (e) {
           code = (e as NodeJS.ErrnoException).code;
@@ -551,10 +551,15 @@ describe(`HIL suite (${rig.mode})`, function () {
                 ['transport', loop(() => asyncT.execute({ cdb: tur, direction: 'none', timeoutMs: 10_000 }))],
                 ['noreap', loop(() => devs.noreap.testUnitReady())],
                 ['worker', loop(() => devs.worker.testUnitReady())],
+                // The device API's batch call: `inflight` TURs handed over in one call, the next batch when all are back.
+                ...(inflight > 1 ? [['batch', () => ms(async () => {
+                  for (let left = N; left > 0; left -= inflight) await Promise.all(devs.async.runBatch(Array.from({ length: inflight }, () => ({ cdb: cdb.testUnitReady(), direction: 'none' as const, timeoutMs: 10_000 }))));
+                })] as [string, () => Promise<number>]] : []),
               ]);
               const rate = (k: string) => N / (t[k]! / 1000);
               const goal = inflight === 1 ? 0.25 : 0.5;
-              for (const [k, label, tail] of [['async', 'device API, sg-async', ''], ['transport', 'bare transport, sg-async', '.transport'], ['noreap', 'device API, sg-async, completions only through the event loop', '.noreap'], ['worker', 'device API, worker mode', '.worker']] as const) {
+              for (const [k, label, tail] of [['async', 'device API, sg-async', ''], ['transport', 'bare transport, sg-async', '.transport'], ['noreap', 'device API, sg-async, completions only through the event loop', '.noreap'], ['worker', 'device API, worker mode', '.worker'], ['batch', `device API, sg-async, runBatch of ${inflight}`, '.batch']] as const) {
+                if (t[k] === undefined) continue;
                 record('bench', { name: `TEST UNIT READY/s, ${inflight} in flight: ${label} / C`, device: role, mocopy: Math.round(rate(k)), c: Math.round(rate('c')), ratio: rate(k) / rate('c') });
                 guestBench(`guest.tur${inflight}.vs_c${tail}${suffix(role)}`, rate(k), 'commands/s', rate('c'), goal, { device: role, inFlight: inflight });
               }
@@ -678,6 +683,39 @@ describe(`HIL suite (${rig.mode})`, function () {
             if (!syncReap) assert.equal(info.syncCompleted, 0);
           } finally {
             await t.close();
+          }
+        });
+      }
+
+      for (const jiffies of [0, 2]) {
+        it(`executeBatch: 40 READ(10)s handed over in batches of 16 (scsi_debug delay ${jiffies}: ${jiffies ? 'answered through the event loop, the rest waiting in the FIFO' : 'answered inside the call, from the result slab'}) each return their own block; a malformed one is refused alone`, async () => {
+          await setDelay(jiffies);
+          const t = await openNative(d.spec);
+          try {
+            const lbas = Array.from({ length: 40 }, (_, i) => AT + ((i * 7) % N));
+            const bufs = lbas.map(() => Buffer.alloc(bs));
+            const cmds: ScsiCommand[] = lbas.map((lba, i) => ({ cdb: cdb.read10(lba, 1), direction: 'in', data: bufs[i]!, timeoutMs: 10_000 }));
+            cmds[9] = { cdb: cdb.read10(AT, 1), direction: 'in', timeoutMs: 10_000 } as ScsiCommand; // no buffer
+            const before = t.info()!;
+            const res = await Promise.allSettled(t.executeBatch(cmds));
+            const info = t.info()!;
+            record('async', { check: `batch-delay${jiffies}`, role: d.role, value: info });
+            res.forEach((r, i) => {
+              if (i === 9) {
+                assert.ok(r.status === 'rejected' && r.reason instanceof TypeError, 'the malformed command is refused');
+                return;
+              }
+              assert.equal(r.status, 'fulfilled', `command ${i}: ${r.status === 'rejected' ? String(r.reason) : ''}`);
+              assert.equal((r as PromiseFulfilledResult<ScsiResult>).value.status, 0);
+              assert.ok(bufs[i]!.equals(pattern(lbas[i]!)), `command ${i} (LBA ${lbas[i]}): wrong bytes`);
+            });
+            assert.equal(info.submitted! - before.submitted!, 39);
+            assert.equal(info.inFlight, 0);
+            if (jiffies === 0) assert.ok(info.syncCompleted! - before.syncCompleted! > 0, 'answers collected inside the call');
+            else assert.ok(info.polledCompleted! - before.polledCompleted! > 0, 'answers through the event loop');
+          } finally {
+            await t.close();
+            await setDelay(0);
           }
         });
       }

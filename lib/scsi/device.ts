@@ -10,7 +10,7 @@ import { DEFAULT_IN_FLIGHT, type BlockDevice, type Capacity, type InquiryInfo, t
 import { readMediumId, type DataInRunner } from './medium-id.js';
 import { parseInquiry, parseModeSense10, parseModeSense6, parseReadCapacity10, parseReadCapacity16, parseUnitSerial } from './parse.js';
 import { BUILTIN_QUIRKS, findQuirk, type MediumIdMethod, type Quirk } from './quirks.js';
-import { defaultRetryPolicy, withRetry, type RetryPolicy } from './retry.js';
+import { defaultRetryPolicy, retrying, type RetryPolicy } from './retry.js';
 import { FormatError } from '../errors.js';
 import { checkResult, DeviceAnswerError, isInvalidField, isInvalidOpcode, ScsiError, ShortTransferError, TransportError } from './scsi-errors.js';
 import type { DataDirection, ScsiCommand, ScsiResult, Transport } from './transport.js';
@@ -50,6 +50,9 @@ export class MediumChangedError extends RefusedError {
   }
 }
 
+/** For commands whose caller wants no answer (TEST UNIT READY): settles once the command has. */
+const noAnswer = (): void => undefined;
+
 export class ScsiDevice implements BlockDevice, DataInRunner {
   readonly spec: string;
   readonly transport: Transport;
@@ -78,9 +81,50 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
   /** One command, checked and retried per policy. `data` is used in place. */
   run(cdbBytes: Buffer, direction: DataDirection, data: Buffer | undefined, timeoutMs: number): Promise<ScsiResult> {
     // No async frames of its own: a command that succeeds at once (nearly all) costs one promise from the
-    // transport and one .then here; retries take the slow road in withRetry.
+    // transport and one .then here; retries take the slow road in retrying().
     const cmd: ScsiCommand = data ? { cdb: cdbBytes, direction, data, timeoutMs } : { cdb: cdbBytes, direction, timeoutMs };
-    return withRetry(() => this.attempt(cmd), this.retry, this.onAttentionSeen);
+    let p: Promise<ScsiResult>;
+    try {
+      p = this.transport.execute(cmd);
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    return this.afterFirst(cmd, p);
+  }
+
+  /**
+   * Several commands handed to the transport in one call where it can take them so (Transport.executeBatch: the
+   * native addon sends them to the sg driver back to back, in order), each then checked and retried as run() does.
+   * One promise per command. For callers with several independent commands ready at once.
+   */
+  runBatch(cmds: ReadonlyArray<{ cdb: Buffer; direction: DataDirection; data?: Buffer; timeoutMs: number }>): Array<Promise<ScsiResult>> {
+    const list: ScsiCommand[] = cmds.map((c) => (c.data ? { cdb: c.cdb, direction: c.direction, data: c.data, timeoutMs: c.timeoutMs } : { cdb: c.cdb, direction: c.direction, timeoutMs: c.timeoutMs }));
+    let first: Array<Promise<ScsiResult>>;
+    try {
+      first = this.transport.executeBatch ? this.transport.executeBatch(list) : list.map((c) => {
+        try {
+          return this.transport.execute(c);
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      });
+    } catch (e) {
+      first = list.map(() => Promise.reject(e));
+    }
+    return list.map((c, i) => this.afterFirst(c, first[i]!));
+  }
+
+  private afterFirst(cmd: ScsiCommand, p: Promise<ScsiResult>): Promise<ScsiResult> {
+    // The first attempt's answer checked in the same reaction that receives it; a failure of either kind goes to
+    // the retry loop, which makes its further attempts through attempt().
+    const again = () => this.attempt(cmd);
+    return p.then((result) => {
+      try {
+        return this.checked(cmd, result);
+      } catch (e) {
+        return retrying(e, again, this.retry, this.onAttentionSeen);
+      }
+    }, (e) => retrying(this.asTransportError(cmd.cdb as Buffer, e), again, this.retry, this.onAttentionSeen));
   }
 
   private attempt(cmd: ScsiCommand): Promise<ScsiResult> {
@@ -148,10 +192,11 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
    * A READ must move every byte asked for: GOOD with a residual is a short transfer, sent again a bounded
    * number of times, then a typed error. The caller never sees the bytes that did not arrive.
    */
-  private async readExact(cdbBytes: Buffer, buf: Buffer): Promise<void> {
+  /** `first`: the first attempt's answer when the caller already sent it (runBatch). */
+  private async readExact(cdbBytes: Buffer, buf: Buffer, first?: Promise<ScsiResult>): Promise<void> {
     let residual = 0;
     for (let attempt = 1; attempt <= SHORT_TRANSFER_ATTEMPTS; attempt++) {
-      residual = (await this.run(cdbBytes, 'in', buf, this.timeouts.io)).residual;
+      residual = (await (attempt === 1 && first ? first : this.run(cdbBytes, 'in', buf, this.timeouts.io))).residual;
       if (residual === 0) return;
     }
     throw new ShortTransferError(this.spec, cdbBytes, buf.length, residual, SHORT_TRANSFER_ATTEMPTS);
@@ -177,8 +222,8 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
     }
   }
 
-  async testUnitReady(): Promise<void> {
-    await this.run(cdb.testUnitReady(), 'none', undefined, this.timeouts.quick);
+  testUnitReady(): Promise<void> {
+    return this.run(cdb.testUnitReady(), 'none', undefined, this.timeouts.quick).then(noAnswer);
   }
 
   async capacity(): Promise<Capacity> {
@@ -299,18 +344,28 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
     const ring = opts.recycle ? Array.from({ length: inFlight + 1 }, () => Buffer.allocUnsafe(per * cap.blockSize)) : undefined;
     let ringAt = 0;
     const pool = opts.pool && !ring && opts.pool.size === per * cap.blockSize ? opts.pool : undefined;
-    const issue = () => {
+    const nextRead = () => {
       const n = Math.min(per, blocks - next);
       const buf = ring ? ring[ringAt++ % ring.length]!.subarray(0, n * cap.blockSize)
         : pool ? pool.take().subarray(0, n * cap.blockSize) : Buffer.allocUnsafe(n * cap.blockSize);
       const at = lba + next;
       next += n;
-      const p = this.readExact(this.rwCdb(false, at, n, false), buf).then(() => buf);
+      return { cdb: this.rwCdb(false, at, n, false), direction: 'in' as const, data: buf, timeoutMs: this.timeouts.io };
+    };
+    const track = (p: Promise<Buffer>) => {
       p.catch(() => undefined); // surfaced when awaited in order
       pending.push(p);
     };
+    const issue = () => {
+      const r = nextRead();
+      track(this.readExact(r.cdb, r.data).then(() => r.data));
+    };
     try {
-      while (next < blocks && pending.length < inFlight) issue();
+      // The first inFlight READs in one transport call (back to back to the device), then one per chunk delivered.
+      const opening: Array<ReturnType<typeof nextRead>> = [];
+      while (next < blocks && opening.length < inFlight) opening.push(nextRead());
+      const sent = this.runBatch(opening);
+      opening.forEach((r, i) => track(this.readExact(r.cdb, r.data, sent[i]).then(() => r.data)));
       while (pending.length > 0) {
         opts.signal?.throwIfAborted();
         const buf = await pending.shift()!;

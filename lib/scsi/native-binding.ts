@@ -59,10 +59,32 @@ export interface NativeOpenFlags {
   syncReap?: boolean;
 }
 
+/** Commands the addon's executeBatch() takes at once (the sg driver's queue per descriptor). */
+export const MAX_NATIVE_BATCH = 16;
+
 /** The addon's surface (native/addon.cc). Directions: 0 none, 1 in, 2 out. */
 export interface NativeBinding {
   open(path: string, opts: NativeOpenFlags): number;
-  execute(handle: number, cdb: Buffer, direction: 0 | 1 | 2, data: Uint8Array | undefined, timeoutMs: number): Promise<NativeResult>;
+  /**
+   * The command's promise; or 0 when the command was answered inside the call and a result slab is bound
+   * (bindResultSlab): the answer is then in the slab, to be read before anything else runs on this thread. A
+   * failure inside the call with no promise made is thrown.
+   */
+  execute(handle: number, cdb: Buffer, direction: 0 | 1 | 2, data: Uint8Array | undefined, timeoutMs: number): Promise<NativeResult> | 0;
+  /**
+   * sg-async with syncReap: where execute() writes an answer it has in hand ([status, hostStatus, driverStatus,
+   * senseLength, residual, durationUs] and the sense bytes), so it costs no promise and no result object. False
+   * when the handle has no such path. Absent in addons built before it.
+   */
+  bindResultSlab?(handle: number, meta: Float64Array, sense: Uint8Array): boolean;
+  /**
+   * Up to MAX_NATIVE_BATCH commands in one call, sent in order, packed (an addon call per element would cost more
+   * than the batch saves): command i's CDB at cdbs[16i..], params[3i..3i+3) = [CDB length, direction, timeoutMs],
+   * datas[i] its data buffer. Returns the count when every command was answered in place (slab rows 0..n-1), else
+   * for each what execute() returns for it (0: answered in place; its promise) or the Error it failed with inside
+   * the call. Absent in older addons.
+   */
+  executeBatch?(handle: number, cdbs: Buffer, params: Float64Array, datas: Array<Uint8Array | undefined>): number | Array<Promise<NativeResult> | 0 | Error>;
   close(handle: number): void;
   limits(handle: number): NativeLimits;
   /** Absent in addons built before the sg-async mode (everything is then the worker mode). */
@@ -166,4 +188,9 @@ export function loadNativeBinding(): NativeBinding {
   }
   loadError = tried.length > 2 ? tried[0]! : `no build in ${join(root, 'build')} and no prebuild in ${join(root, 'prebuilds', `${process.platform}-${process.arch}`)}`;
   throw new AddonMissingError(loadError);
+}
+
+/** execute() on a handle with no result slab bound (raw callers: tests, benchmarks): always a promise. */
+export function executeUnbound(b: NativeBinding, ...args: Parameters<NativeBinding['execute']>): Promise<NativeResult> {
+  return b.execute(...args) as Promise<NativeResult>;
 }

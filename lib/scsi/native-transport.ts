@@ -10,7 +10,7 @@
 import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { cdbHex, opcodeName } from './cdb.js';
-import { loadNativeBinding, type NativeBinding, type NativeHandleInfo, type NativeMode } from './native-binding.js';
+import { loadNativeBinding, MAX_NATIVE_BATCH, type NativeBinding, type NativeHandleInfo, type NativeMode } from './native-binding.js';
 import { TransportError } from './scsi-errors.js';
 import type { ScsiCommand, ScsiResult, Transport, TransportLimits } from './transport.js';
 import { validateCommand } from './validate.js';
@@ -96,6 +96,9 @@ export function sysfsMaxTransfer(path: string, sysRoot = '/sys'): number | undef
   }
 }
 
+/** The answer of a command with no sense, shared (nobody writes into a result's sense). */
+const NO_SENSE = Buffer.alloc(0);
+
 /** Past the command's own timeout the kernel aborts it and answers DID_TIME_OUT; this is how long after that to give up on it. */
 export const SAFETY_GRACE_MS = 30_000;
 
@@ -122,6 +125,11 @@ export class NativeTransport implements Transport {
   private broken: string | undefined;
   /** sg-async: commands given to the addon and not settled yet. */
   private active = 0;
+  /** Where the addon writes an answer it had inside execute() (bindResultSlab); undefined: every answer is a promise. */
+  private readonly slab: Float64Array | undefined;
+  private readonly slabSense: Uint8Array | undefined;
+  /** executeBatch's packed arguments, reused (the addon copies the CDBs). */
+  private batchPack: { cdbs: Buffer; params: Float64Array } | undefined;
 
   constructor(path: string, handle: number, limits: TransportLimits, binding: NativeBinding, opts: { safetyGraceMs?: number } = {}) {
     this.path = path;
@@ -132,6 +140,109 @@ export class NativeTransport implements Transport {
     const info = binding.handleInfo?.(handle);
     this.mode = info?.mode ?? 'worker';
     this.fallbackReason = this.mode === 'worker' ? info?.fallbackReason ?? 'the addon reports no queue mode (built before sg-async)' : undefined;
+    if (this.mode === 'sg-async' && binding.bindResultSlab) {
+      // Own ArrayBuffers (not small typed arrays V8 keeps on its heap), so their addresses never move. A row per
+      // command of a batch: 6 numbers, 96 sense bytes.
+      const meta = new Float64Array(new ArrayBuffer(8 * 6 * MAX_NATIVE_BATCH));
+      const sense = new Uint8Array(new ArrayBuffer(96 * MAX_NATIVE_BATCH));
+      if (binding.bindResultSlab(handle, meta, sense)) {
+        this.slab = meta;
+        this.slabSense = sense;
+      }
+    }
+  }
+
+  /** The answer the addon left in slab row `row` (read at once: the next call overwrites it). */
+  private fromSlab(row = 0): ScsiResult {
+    const s = this.slab!;
+    const o = row * 6;
+    const senseLen = s[o + 3]!;
+    return {
+      status: s[o]!,
+      hostStatus: s[o + 1]!,
+      driverStatus: s[o + 2]!,
+      sense: senseLen > 0 ? Buffer.from(this.slabSense!.subarray(row * 96, row * 96 + senseLen)) : NO_SENSE,
+      residual: s[o + 4]!,
+      durationUs: s[o + 5]!,
+    };
+  }
+
+  /** Why `cmd` cannot be sent (a TypeError or TransportError), or undefined. */
+  private refusal(cmd: ScsiCommand): Error | undefined {
+    try {
+      validateCommand(cmd);
+    } catch (e) {
+      return e as Error;
+    }
+    if (this.handle === undefined) {
+      const cdb = Buffer.from(cmd.cdb);
+      return this.broken
+        ? new TransportError({ device: this.path, cdb, code: 'ETIMEDOUT', message: `${this.path}: ${opcodeName(cdb)} refused: ${this.broken}`, hint: hintForErrno('ETIMEDOUT', this.path, 'execute')! })
+        : new TransportError({ device: this.path, cdb, code: 'EBADF', message: `${this.path}: device is closed` });
+    }
+    if (cmd.data && cmd.data.length > this.limits.maxTransferBytes) {
+      return new TypeError(`${this.path}: a ${cmd.data.length}-byte transfer exceeds the device's limit of ${this.limits.maxTransferBytes} bytes (the device layer splits I/O; raw callers must too)`);
+    }
+    return undefined;
+  }
+
+  /**
+   * sg-async: the commands in one addon call (at most MAX_NATIVE_BATCH at a time), sent in order. Elsewhere (worker
+   * mode, or an addon without executeBatch) one execute() each, which is what the batch would cost there anyway.
+   */
+  executeBatch(cmds: readonly ScsiCommand[]): Array<Promise<ScsiResult>> {
+    if (this.mode !== 'sg-async' || !this.binding.executeBatch || this.handle === undefined) return cmds.map((c) => this.execute(c));
+    const out: Array<Promise<ScsiResult>> = [];
+    const pack = this.batchPack ??= { cdbs: Buffer.alloc(16 * MAX_NATIVE_BATCH), params: new Float64Array(3 * MAX_NATIVE_BATCH) };
+    for (let at = 0; at < cmds.length; at += MAX_NATIVE_BATCH) {
+      const part = cmds.slice(at, at + MAX_NATIVE_BATCH);
+      // Malformed commands are refused alone, in their places; the others go in one call.
+      const slot: Array<Error | number> = [];
+      const datas: Array<Uint8Array | undefined> = [];
+      const sentCdbs: Buffer[] = [];
+      for (const c of part) {
+        const bad = this.refusal(c);
+        if (bad) {
+          slot.push(bad);
+          continue;
+        }
+        const n = datas.length;
+        pack.cdbs.set(c.cdb, 16 * n);
+        pack.params[3 * n] = c.cdb.length;
+        pack.params[3 * n + 1] = DIRECTIONS[c.direction];
+        pack.params[3 * n + 2] = Math.ceil(c.timeoutMs);
+        datas.push(c.direction === 'none' ? undefined : c.data);
+        sentCdbs.push(Buffer.isBuffer(c.cdb) ? c.cdb : Buffer.from(c.cdb));
+        slot.push(n);
+      }
+      let answers: number | Array<Promise<ScsiResult> | 0 | Error> = [];
+      let thrown: unknown;
+      if (datas.length > 0) {
+        try {
+          answers = this.binding.executeBatch(this.handle!, pack.cdbs, pack.params, datas);
+        } catch (e) {
+          thrown = e;
+        }
+        if (thrown === undefined && !this.sweeper) this.armSweeper();
+      }
+      for (const k of slot) {
+        if (typeof k !== 'number') {
+          out.push(Promise.reject(k));
+          continue;
+        }
+        const cdb = sentCdbs[k]!;
+        // A number: every command was answered in place, in slab rows 0..n-1.
+        const a = typeof answers === 'number' ? 0 : answers[k];
+        if (thrown !== undefined) out.push(Promise.reject(toTransportError(thrown, this.path, 'execute', cdb)));
+        else if (a === 0) out.push(Promise.resolve(this.fromSlab(k)));
+        else if (a instanceof Error) out.push(Promise.reject(toTransportError(a, this.path, 'execute', cdb)));
+        else {
+          this.active++;
+          out.push(a!.then(this.onDone, (e) => this.onFail(e, cdb)));
+        }
+      }
+    }
+    return out;
   }
 
   /** The addon's view of this handle (mode and, in sg-async mode, its queue counters); undefined once closed. */
@@ -140,27 +251,17 @@ export class NativeTransport implements Transport {
   }
 
   execute(cmd: ScsiCommand): Promise<ScsiResult> {
-    try {
-      validateCommand(cmd);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    const bad = this.refusal(cmd);
+    if (bad) return Promise.reject(bad);
     const cdb = Buffer.isBuffer(cmd.cdb) ? cmd.cdb : Buffer.from(cmd.cdb);
-    if (this.handle === undefined) {
-      return Promise.reject(this.broken
-        ? new TransportError({ device: this.path, cdb, code: 'ETIMEDOUT', message: `${this.path}: ${opcodeName(cdb)} refused: ${this.broken}`, hint: hintForErrno('ETIMEDOUT', this.path, 'execute')! })
-        : new TransportError({ device: this.path, cdb, code: 'EBADF', message: `${this.path}: device is closed` }));
-    }
-    if (cmd.data && cmd.data.length > this.limits.maxTransferBytes) {
-      return Promise.reject(new TypeError(`${this.path}: a ${cmd.data.length}-byte transfer exceeds the device's limit of ${this.limits.maxTransferBytes} bytes (the device layer splits I/O; raw callers must too)`));
-    }
     const timeoutMs = Math.ceil(cmd.timeoutMs);
-    let p: Promise<ScsiResult>;
+    let p: Promise<ScsiResult> | 0;
     try {
-      p = this.binding.execute(this.handle, cdb, DIRECTIONS[cmd.direction], cmd.direction === 'none' ? undefined : cmd.data, timeoutMs);
+      p = this.binding.execute(this.handle!, cdb, DIRECTIONS[cmd.direction], cmd.direction === 'none' ? undefined : cmd.data, timeoutMs);
     } catch (e) {
       return Promise.reject(toTransportError(e, this.path, 'execute', cdb));
     }
+    if (p === 0) return Promise.resolve(this.fromSlab());
     if (!this.sweeper) this.armSweeper();
     if (this.mode === 'sg-async') {
       // The addon knows when each command went to the kernel: the sweep asks it (overdueMs) instead of keeping a

@@ -30,7 +30,11 @@ export function withRetry<T>(attempt: () => Promise<T>, policy: RetryPolicy, onA
   return attempt().catch((e: unknown) => retrying(e, attempt, policy, onAttention));
 }
 
-async function retrying<T>(first: unknown, attempt: () => Promise<T>, policy: RetryPolicy, onAttention: (e: ScsiError) => void): Promise<T> {
+/**
+ * What withRetry does once its first attempt has failed with `first`: for a caller that ran the first attempt
+ * itself (the device layer's path for one command, one promise fewer).
+ */
+export async function retrying<T>(first: unknown, attempt: () => Promise<T>, policy: RetryPolicy, onAttention: (e: ScsiError) => void): Promise<T> {
   let attentionRetried = false;
   let waited = 0;
   let backoff = policy.initialBackoffMs;

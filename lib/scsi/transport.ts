@@ -49,6 +49,11 @@ export interface Transport {
   readonly limits: TransportLimits;
   /** Resolves with the device's answer (including CHECK CONDITION); rejects only with TransportError (errno-level failure). */
   execute(cmd: ScsiCommand): Promise<ScsiResult>;
+  /**
+   * Optional: several commands handed over in one call, to reach the device back to back and in order (the
+   * native addon submits them to the sg driver in one go). One promise per command, each as execute() gives.
+   */
+  executeBatch?(cmds: readonly ScsiCommand[]): Array<Promise<ScsiResult>>;
   close(): Promise<void>;
 }
 
