@@ -28,7 +28,7 @@ export function queueMode(dev: ScsiDevice): { queue: string; queueNote?: string 
 
 /** openDevice, and with -v a line on stderr saying how the drive's commands run. */
 export async function openDrive(spec: string, opts: OpenOptions = {}): Promise<ScsiDevice> {
-  const dev = await openDevice(spec, opts);
+  const dev = await openDevice(spec, verbosity.verbose && !opts.onQueueNote ? { ...opts, onQueueNote: (m) => process.stderr.write(`mocopy: ${m}\n`) } : opts);
   if (verbosity.verbose) {
     const q = queueMode(dev);
     process.stderr.write(`mocopy: ${spec}: ${q.queue === 'sg-async' ? 'commands queued in the sg driver (asynchronous interface)' : q.queue === 'worker' ? `commands run on the libuv thread pool: ${q.queueNote ?? 'no reason given'}` : 'emulated in this process'}; max transfer ${dev.transport.limits.maxTransferBytes} bytes\n`);

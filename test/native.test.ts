@@ -211,6 +211,29 @@ describe('NativeTransport queue mode and safety timer (fake binding)', () => {
     assert.equal((w.executeBatch as sinon.SinonStub).callCount, 0);
     await tw.close();
   });
+  it('sg-async: a full kernel queue is said once while it happens and in totals at close (the CLI\'s -v), and not at all without a listener', async () => {
+    for (const listening of [true, false]) {
+      const b = fakeBinding();
+      (b.execute as sinon.SinonStub).returns(new Promise(() => undefined));
+      let queueFull = 0;
+      b.handleInfo = sinon.stub().callsFake(() => ({ mode: 'sg-async', inFlight: 16, maxQueue: 16, queueFull, submitted: 20, maxWaiting: 4, overdueMs: -1 }));
+      const notes: string[] = [];
+      const tr = await openNative('/dev/sg9', { binding: b, sysRoot: '/nonexistent', safetyGraceMs: 400, ...(listening ? { onQueueNote: (m: string) => notes.push(m) } : {}) });
+      void tr.execute({ cdb: cdb.testUnitReady(), direction: 'none', timeoutMs: 10 });
+      await new Promise((r) => setTimeout(r, 150)); // a sweep (every 100 ms) with nothing refused yet
+      assert.deepEqual(notes, []);
+      queueFull = 4;
+      await new Promise((r) => setTimeout(r, 250)); // two sweeps: said once
+      await tr.close();
+      if (!listening) {
+        assert.deepEqual(notes, []);
+        continue;
+      }
+      assert.equal(notes.length, 2, notes.join('\n'));
+      assert.match(notes[0]!, /^\/dev\/sg9: the sg driver's queue is full \(it holds 16 commands per descriptor\)/);
+      assert.match(notes[1]!, /refused 4 of 20 commands for a full queue \(16 per descriptor\); each waited in mocopy's queue \(at most 4 at once\)/);
+    }
+  });
   it('an answer in time clears the safety timer: nothing fires later', async () => {
     const b = fakeBinding();
     const tr = await openNative('/dev/sg9', { binding: b, sysRoot: '/nonexistent', safetyGraceMs: 20 });

@@ -720,9 +720,11 @@ describe(`HIL suite (${rig.mode})`, function () {
         });
       }
 
-      it('a full queue: 40 commands at once on one handle (the kernel holds 16 per descriptor); the rest wait in the FIFO and all complete correctly', async () => {
+      it('a full queue: 40 commands at once on one handle (the kernel holds 16 per descriptor); the rest wait in the FIFO, all complete correctly, and the listener (-v) is told at close', async () => {
         await setDelay(2);
-        const t = await openNative(d.spec);
+        const notes: string[] = [];
+        const t = await openNative(d.spec, { onQueueNote: (m) => notes.push(m) });
+        let closed = false;
         try {
           const res = await Promise.all(Array.from({ length: 40 }, (_, i) => read1(t, AT + ((i * 5) % N))));
           for (const { r, buf, lba } of res) {
@@ -735,8 +737,12 @@ describe(`HIL suite (${rig.mode})`, function () {
           assert.ok(info.maxWaiting! > 0, 'commands waited in the FIFO');
           assert.ok(info.maxInFlight! <= 16);
           assert.equal(info.submitted, 40);
-        } finally {
           await t.close();
+          closed = true;
+          record('async', { check: 'full-queue-note', role: d.role, value: notes });
+          assert.match(notes.at(-1) ?? '', new RegExp(`refused ${info.queueFull} of 40 commands for a full queue \\(16 per descriptor\\)`));
+        } finally {
+          if (!closed) await t.close();
           await setDelay(0);
         }
       });

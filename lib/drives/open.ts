@@ -20,6 +20,8 @@ export interface OpenOptions extends DeviceOptions {
   emulator?: DriveOptions;
   /** Quirks file path (else MOCOPY_QUIRKS, else the built-in table). */
   quirksFile?: string;
+  /** Real drives: told when the kernel's command queue was full and commands waited in mocopy's (the CLI's -v). */
+  onQueueNote?: (message: string) => void;
 }
 
 export function isRealDeviceSpec(spec: string): boolean {
@@ -29,7 +31,7 @@ export function isRealDeviceSpec(spec: string): boolean {
 export async function openTransport(spec: string, opts: OpenOptions = {}): Promise<Transport> {
   if (opts.transport) return opts.transport;
   if (parseEmulatorSpec(spec)) return openEmulator(spec, opts.emulator ?? {});
-  if (isRealDeviceSpec(spec)) return openNative(spec, { write: opts.write ?? true });
+  if (isRealDeviceSpec(spec)) return openNative(spec, { write: opts.write ?? true, ...(opts.onQueueNote ? { onQueueNote: opts.onQueueNote } : {}) });
   throw new UsageError(`not a device: "${spec}"`,
     'use emu:IMAGE (emulated drive), /dev/sgN or /dev/srN (Linux), or \\\\.\\CdRom0 / \\\\.\\PhysicalDriveN (Windows); `mocopy devices` lists real drives');
 }

@@ -117,14 +117,13 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
   private afterFirst(cmd: ScsiCommand, p: Promise<ScsiResult>): Promise<ScsiResult> {
     // The first attempt's answer checked in the same reaction that receives it; a failure of either kind goes to
     // the retry loop, which makes its further attempts through attempt().
-    const again = () => this.attempt(cmd);
     return p.then((result) => {
       try {
         return this.checked(cmd, result);
       } catch (e) {
-        return retrying(e, again, this.retry, this.onAttentionSeen);
+        return retrying(e, () => this.attempt(cmd), this.retry, this.onAttentionSeen);
       }
-    }, (e) => retrying(this.asTransportError(cmd.cdb as Buffer, e), again, this.retry, this.onAttentionSeen));
+    }, (e) => retrying(this.asTransportError(cmd.cdb as Buffer, e), () => this.attempt(cmd), this.retry, this.onAttentionSeen));
   }
 
   private attempt(cmd: ScsiCommand): Promise<ScsiResult> {

@@ -128,15 +128,28 @@ export class NativeTransport implements Transport {
   /** Where the addon writes an answer it had inside execute() (bindResultSlab); undefined: every answer is a promise. */
   private readonly slab: Float64Array | undefined;
   private readonly slabSense: Uint8Array | undefined;
+  /**
+   * The CDB as handed to the addon: copied into memory outside V8's heap, one view per length, reused (the addon
+   * copies the CDB before it returns). A CDB built with Buffer.alloc (every builder in cdb.ts) is a typed array V8
+   * keeps on its heap, and reading its address from the addon makes V8 move it out first: an allocation per command
+   * that cost a TEST UNIT READY a third of its time in the device layer under QEMU TCG.
+   */
+  private readonly onQueueNote: ((message: string) => void) | undefined;
+  private queueNoted = false;
+  private readonly cdbViews = (() => {
+    const b = Buffer.allocUnsafeSlow(16);
+    return Array.from({ length: 17 }, (_, n) => b.subarray(0, n));
+  })();
   /** executeBatch's packed arguments, reused (the addon copies the CDBs). */
   private batchPack: { cdbs: Buffer; params: Float64Array } | undefined;
 
-  constructor(path: string, handle: number, limits: TransportLimits, binding: NativeBinding, opts: { safetyGraceMs?: number } = {}) {
+  constructor(path: string, handle: number, limits: TransportLimits, binding: NativeBinding, opts: { safetyGraceMs?: number; onQueueNote?: (message: string) => void } = {}) {
     this.path = path;
     this.handle = handle;
     this.limits = limits;
     this.binding = binding;
     this.graceMs = opts.safetyGraceMs ?? SAFETY_GRACE_MS;
+    this.onQueueNote = opts.onQueueNote;
     const info = binding.handleInfo?.(handle);
     this.mode = info?.mode ?? 'worker';
     this.fallbackReason = this.mode === 'worker' ? info?.fallbackReason ?? 'the addon reports no queue mode (built before sg-async)' : undefined;
@@ -255,9 +268,11 @@ export class NativeTransport implements Transport {
     if (bad) return Promise.reject(bad);
     const cdb = Buffer.isBuffer(cmd.cdb) ? cmd.cdb : Buffer.from(cmd.cdb);
     const timeoutMs = Math.ceil(cmd.timeoutMs);
+    const sent = this.cdbViews[cdb.length]!;
+    sent.set(cdb);
     let p: Promise<ScsiResult> | 0;
     try {
-      p = this.binding.execute(this.handle!, cdb, DIRECTIONS[cmd.direction], cmd.direction === 'none' ? undefined : cmd.data, timeoutMs);
+      p = this.binding.execute(this.handle!, sent, DIRECTIONS[cmd.direction], cmd.direction === 'none' ? undefined : cmd.data, timeoutMs);
     } catch (e) {
       return Promise.reject(toTransportError(e, this.path, 'execute', cdb));
     }
@@ -322,7 +337,12 @@ export class NativeTransport implements Transport {
     }
     const now = Date.now();
     const late = [...this.outstanding].filter((o) => now >= o.deadline);
-    const overdue = this.mode === 'sg-async' && this.handle !== undefined ? this.binding.handleInfo?.(this.handle)?.overdueMs ?? -1 : -1;
+    const info = this.mode === 'sg-async' && this.handle !== undefined ? this.binding.handleInfo?.(this.handle) : undefined;
+    const overdue = info?.overdueMs ?? -1;
+    if (info?.queueFull && !this.queueNoted && this.onQueueNote) {
+      this.queueNoted = true;
+      this.onQueueNote(`${this.path}: the sg driver's queue is full (it holds ${info.maxQueue ?? 16} commands per descriptor): further commands wait in mocopy's queue and go in as the device answers`);
+    }
     if (late.length === 0 && !(overdue > this.graceMs)) return;
     this.broken = `a command got no answer from the kernel within its timeout + ${this.graceMs} ms, so the handle was closed`;
     for (const o of late) {
@@ -342,6 +362,10 @@ export class NativeTransport implements Transport {
 
   async close(): Promise<void> {
     if (this.handle === undefined) return;
+    const info = this.onQueueNote && this.mode === 'sg-async' ? this.binding.handleInfo?.(this.handle) : undefined;
+    if (info?.queueFull) {
+      this.onQueueNote!(`${this.path}: the sg driver refused ${info.queueFull} of ${info.submitted ?? '?'} commands for a full queue (${info.maxQueue ?? 16} per descriptor); each waited in mocopy's queue (at most ${info.maxWaiting ?? '?'} at once) and then went in: ask for fewer in flight to avoid the wait`);
+    }
     const h = this.handle;
     this.handle = undefined;
     this.binding.close(h);
@@ -363,6 +387,12 @@ export interface NativeOpenOptions {
   syncReap?: boolean;
   /** How long past a command's timeout to wait for the kernel before giving up on it (ms; tests). */
   safetyGraceMs?: number;
+  /**
+   * sg-async: told in words when the kernel refused commands for a full queue (the sg driver holds 16 per
+   * descriptor) and they waited in the addon's queue instead: once when first seen, and the totals at close
+   * (the CLI's -v).
+   */
+  onQueueNote?: (message: string) => void;
 }
 
 export async function openNative(path: string, opts: NativeOpenOptions = {}): Promise<NativeTransport> {
@@ -393,5 +423,5 @@ export async function openNative(path: string, opts: NativeOpenOptions = {}): Pr
     if (isFile && te.code === 'ENOTTY') Object.defineProperty(te, 'message', { value: `${path}: cannot open: a regular file is not a SCSI device` });
     throw te;
   }
-  return new NativeTransport(path, handle, limits, binding, opts.safetyGraceMs !== undefined ? { safetyGraceMs: opts.safetyGraceMs } : {});
+  return new NativeTransport(path, handle, limits, binding, { ...(opts.safetyGraceMs !== undefined ? { safetyGraceMs: opts.safetyGraceMs } : {}), ...(opts.onQueueNote ? { onQueueNote: opts.onQueueNote } : {}) });
 }
