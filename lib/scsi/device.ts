@@ -83,13 +83,16 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
     // No async frames of its own: a command that succeeds at once (nearly all) costs one promise from the
     // transport and one .then here; retries take the slow road in retrying().
     const cmd: ScsiCommand = data ? { cdb: cdbBytes, direction, data, timeoutMs } : { cdb: cdbBytes, direction, timeoutMs };
-    let p: Promise<ScsiResult>;
+    return this.afterFirst(cmd, this.send(cmd));
+  }
+
+  /** The transport's execute(), a synchronous throw (a transport that breaks its contract) made a rejection. */
+  private send(cmd: ScsiCommand): Promise<ScsiResult> {
     try {
-      p = this.transport.execute(cmd);
+      return this.transport.execute(cmd);
     } catch (e) {
-      p = Promise.reject(e);
+      return Promise.reject(e);
     }
-    return this.afterFirst(cmd, p);
   }
 
   /**
@@ -101,13 +104,7 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
     const list: ScsiCommand[] = cmds.map((c) => (c.data ? { cdb: c.cdb, direction: c.direction, data: c.data, timeoutMs: c.timeoutMs } : { cdb: c.cdb, direction: c.direction, timeoutMs: c.timeoutMs }));
     let first: Array<Promise<ScsiResult>>;
     try {
-      first = this.transport.executeBatch ? this.transport.executeBatch(list) : list.map((c) => {
-        try {
-          return this.transport.execute(c);
-        } catch (e) {
-          return Promise.reject(e);
-        }
-      });
+      first = this.transport.executeBatch ? this.transport.executeBatch(list) : list.map((c) => this.send(c));
     } catch (e) {
       first = list.map(() => Promise.reject(e));
     }
@@ -126,14 +123,9 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
     }, (e) => retrying(this.asTransportError(cmd.cdb as Buffer, e), () => this.attempt(cmd), this.retry, this.onAttentionSeen));
   }
 
+  /** A retry's attempt: checked, a transport failure as TransportError. */
   private attempt(cmd: ScsiCommand): Promise<ScsiResult> {
-    let p: Promise<ScsiResult>;
-    try {
-      p = this.transport.execute(cmd);
-    } catch (e) {
-      return Promise.reject(this.asTransportError(cmd.cdb as Buffer, e));
-    }
-    return p.then((result) => this.checked(cmd, result), (e) => { throw this.asTransportError(cmd.cdb as Buffer, e); });
+    return this.send(cmd).then((result) => this.checked(cmd, result), (e) => { throw this.asTransportError(cmd.cdb as Buffer, e); });
   }
 
   private asTransportError(cdbBytes: Buffer, e: unknown): Error {

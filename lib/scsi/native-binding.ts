@@ -61,6 +61,8 @@ export interface NativeOpenFlags {
 
 /** Commands the addon's executeBatch() takes at once (the sg driver's queue per descriptor). */
 export const MAX_NATIVE_BATCH = 16;
+/** Sense bytes per result slab row (the addon's sense buffer, kSenseBufferSize in native/passthrough.h). */
+export const SLAB_SENSE_BYTES = 96;
 
 /** The addon's surface (native/addon.cc). Directions: 0 none, 1 in, 2 out. */
 export interface NativeBinding {

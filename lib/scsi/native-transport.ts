@@ -10,7 +10,7 @@
 import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { cdbHex, opcodeName } from './cdb.js';
-import { loadNativeBinding, MAX_NATIVE_BATCH, type NativeBinding, type NativeHandleInfo, type NativeMode } from './native-binding.js';
+import { loadNativeBinding, MAX_NATIVE_BATCH, SLAB_SENSE_BYTES, type NativeBinding, type NativeHandleInfo, type NativeMode } from './native-binding.js';
 import { TransportError } from './scsi-errors.js';
 import type { ScsiCommand, ScsiResult, Transport, TransportLimits } from './transport.js';
 import { validateCommand } from './validate.js';
@@ -128,14 +128,15 @@ export class NativeTransport implements Transport {
   /** Where the addon writes an answer it had inside execute() (bindResultSlab); undefined: every answer is a promise. */
   private readonly slab: Float64Array | undefined;
   private readonly slabSense: Uint8Array | undefined;
+  /** -v: told when the kernel's queue was full (NativeOpenOptions.onQueueNote); once live, then at close. */
+  private readonly onQueueNote: ((message: string) => void) | undefined;
+  private queueNoted = false;
   /**
    * The CDB as handed to the addon: copied into memory outside V8's heap, one view per length, reused (the addon
    * copies the CDB before it returns). A CDB built with Buffer.alloc (every builder in cdb.ts) is a typed array V8
    * keeps on its heap, and reading its address from the addon makes V8 move it out first: an allocation per command
    * that cost a TEST UNIT READY a third of its time in the device layer under QEMU TCG.
    */
-  private readonly onQueueNote: ((message: string) => void) | undefined;
-  private queueNoted = false;
   private readonly cdbViews = (() => {
     const b = Buffer.allocUnsafeSlow(16);
     return Array.from({ length: 17 }, (_, n) => b.subarray(0, n));
@@ -157,7 +158,7 @@ export class NativeTransport implements Transport {
       // Own ArrayBuffers (not small typed arrays V8 keeps on its heap), so their addresses never move. A row per
       // command of a batch: 6 numbers, 96 sense bytes.
       const meta = new Float64Array(new ArrayBuffer(8 * 6 * MAX_NATIVE_BATCH));
-      const sense = new Uint8Array(new ArrayBuffer(96 * MAX_NATIVE_BATCH));
+      const sense = new Uint8Array(new ArrayBuffer(SLAB_SENSE_BYTES * MAX_NATIVE_BATCH));
       if (binding.bindResultSlab(handle, meta, sense)) {
         this.slab = meta;
         this.slabSense = sense;
@@ -174,7 +175,7 @@ export class NativeTransport implements Transport {
       status: s[o]!,
       hostStatus: s[o + 1]!,
       driverStatus: s[o + 2]!,
-      sense: senseLen > 0 ? Buffer.from(this.slabSense!.subarray(row * 96, row * 96 + senseLen)) : NO_SENSE,
+      sense: senseLen > 0 ? Buffer.from(this.slabSense!.subarray(row * SLAB_SENSE_BYTES, row * SLAB_SENSE_BYTES + senseLen)) : NO_SENSE,
       residual: s[o + 4]!,
       durationUs: s[o + 5]!,
     };
