@@ -194,6 +194,23 @@ describe('device API', () => {
       assert.equal(execute.getCalls().filter((c) => c.args[0].cdb[0] === 0x2a).length, 1);
       await assert.rejects(dev.testUnitReady(), (e: TransportError) => e.timedOut && e.code === 'E_TIMEOUT');
     });
+    it('writeStream reports the failing WRITE of the lowest LBA, whichever of those in flight failed first', async () => {
+      // 4 WRITEs of 16 blocks in flight; the disc fails from LBA 16 on. The one at 32 answers at once, the one at 16
+      // later (a kernel or an initiator may complete them out of order): the error is still the one at 16.
+      const execute = sinon.stub<[ScsiCommand], Promise<ScsiResult>>().callsFake(async (c) => {
+        if (c.cdb[0] === 0x25) { c.data!.set(Buffer.from('000000ff00000800', 'hex')); return good(); }
+        if (c.cdb[0] !== 0x2a) return good();
+        const lba = Buffer.from(c.cdb).readUInt32BE(2);
+        if (lba < 16) return good();
+        if (lba === 16) await new Promise((r) => setTimeout(r, 20));
+        return good({ status: 2, sense: buildFixedSense(3, 0x0c, 0, { information: lba }) });
+      });
+      const dev = new ScsiDevice('fake', { path: 'fake', limits: { maxTransferBytes: 16 * 2048, alignment: 1 }, execute, close: async () => undefined }, { retry: noSleep });
+      async function* chunks() { for (let i = 0; i < 8; i++) yield Buffer.alloc(16 * 2048, i); }
+      await assert.rejects(dev.writeStream(0, chunks(), { inFlight: 4 }), (e: ScsiError) => e.senseKey === 3 && Number(e.sense?.information) === 16);
+      const lbas = execute.getCalls().filter((c) => c.args[0].cdb[0] === 0x2a).map((c) => Buffer.from(c.args[0].cdb).readUInt32BE(2));
+      assert.deepEqual(lbas.slice(0, 3), [0, 16, 32], 'the WRITEs went out in order');
+    });
     it('runBatch hands the commands to the transport in one executeBatch call, then checks and retries each as run() does; readStream opens with one batch', async () => {
       const em = await openEmulator(`emu:${mo}`);
       await new ScsiDevice(`emu:${mo}`, em).write(0, Buffer.alloc(8 * 2048, 0x5c));

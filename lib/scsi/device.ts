@@ -377,7 +377,9 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
     const chunkBytes = per * bs;
     const inFlight = Math.max(1, opts.inFlight ?? DEFAULT_IN_FLIGHT);
     const pending = new Set<Promise<void>>();
-    let firstError: unknown;
+    // Several WRITEs are in flight and may fail in any order (a kernel or an iSCSI initiator can complete them out
+    // of order): the error reported is the one of the lowest LBA, so a failing disc gives the same answer on every path.
+    let failure: { lba: number; error: unknown } | undefined;
     let at = lba;
     let written = 0;
     let carry: Buffer[] = [];
@@ -393,17 +395,18 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
     const issue = async (chunk: Buffer, pooled = false) => {
       const blocks = chunk.length / bs;
       if (at + blocks > cap.blockCount) throw new RangeError(`write past the end of ${this.spec} (LBA ${at}+${blocks} > ${cap.blockCount})`);
+      const from = at;
       const p = this.run(this.rwCdb(true, at, blocks, false), 'out', chunk, this.timeouts.io).then(() => {
         written += chunk.length;
         if (pooled && pool.length <= inFlight) pool.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunkBytes));
         else if (!pooled) opts.pool?.give(chunk);
         opts.onProgress?.({ bytes: written, total: 0 });
-      }, (e) => { firstError ??= e; });
+      }, (e) => { if (!failure || from < failure.lba) failure = { lba: from, error: e }; });
       at += blocks;
       pending.add(p);
       void p.finally(() => pending.delete(p));
       if (pending.size >= inFlight) await Promise.race(pending);
-      if (firstError) throw firstError;
+      if (failure) throw failure.error;
     };
     try {
       for await (const piece of source) {
@@ -435,10 +438,12 @@ export class ScsiDevice implements BlockDevice, DataInRunner {
         if (carried % bs !== 0) throw new RangeError(`stream ended with ${carried} bytes, not a whole number of ${bs}-byte blocks`);
         await issue(carry.length === 1 ? carry[0]! : assemble(carry, carried));
       }
-    } finally {
+    } catch (e) {
       await Promise.allSettled(pending);
+      throw failure ? failure.error : e;
     }
-    if (firstError) throw firstError;
+    await Promise.allSettled(pending);
+    if (failure) throw failure.error;
     return written / bs;
   }
 
