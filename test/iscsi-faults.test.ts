@@ -27,17 +27,20 @@ describe('iSCSI target: emulator faults over the wire', function () {
   });
   after(() => t.cleanup());
 
-  async function serve(options = '', opts: { idleTimeoutMs?: number } = {}): Promise<string> {
-    const image = join(t.dir, `disc${n++}.mo`);
-    createMoImage(image, { mediumId: Buffer.from('feedface', 'hex'), capacityBytes: 4 << 20, blockSize: BLOCK });
-    served = await serveEmulatedDrives({ mo: [`${image}${options}`], iqn: IQN, port: 0, ...(opts.idleTimeoutMs ? { options: { idleTimeoutMs: opts.idleTimeoutMs } } : {}) });
+  async function serve(options = '', opts: { idleTimeoutMs?: number; powerOnAttention?: boolean; image?: string } = {}): Promise<string> {
+    const image = opts.image ?? join(t.dir, `disc${n++}.mo`);
+    if (!opts.image) createMoImage(image, { mediumId: Buffer.from('feedface', 'hex'), capacityBytes: 4 << 20, blockSize: BLOCK });
+    served = await serveEmulatedDrives({
+      mo: [`${image}${options}`], iqn: IQN, port: 0, ...(opts.idleTimeoutMs ? { options: { idleTimeoutMs: opts.idleTimeoutMs } } : {}),
+      ...(opts.powerOnAttention ? { powerOnAttention: true } : {}),
+    });
     return image;
   }
-  async function session(name = 'iqn.2026-11.test:one'): Promise<RawInitiator> {
+  async function session(name = 'iqn.2026-11.test:one', isid = clients.length + 1): Promise<RawInitiator> {
     const c = await RawInitiator.connect(served!.target.port);
     clients.push(c);
     c.answerPings = true;
-    const r = await c.login({ initiatorName: name, targetName: IQN, isid: Buffer.from([0x80, 0, 0, 0, 0, clients.length]) });
+    const r = await c.login({ initiatorName: name, targetName: IQN, isid: Buffer.from([0x80, 0, 0, 0, 0, isid]) });
     assert.equal(r.word36 >>> 16, 0, 'login status');
     return c;
   }
@@ -101,6 +104,33 @@ describe('iSCSI target: emulator faults over the wire', function () {
     served = undefined;
     assert.ok(imageBlock(image, 10).every((b) => b === 0x11), 'synced before the cut');
     assert.ok(imageBlock(image, 11).every((b) => b === 0), 'cached, lost with the power');
+  });
+
+  it('served after a power cut with powerOnAttention: each initiator port\'s first command gets POWER ON OCCURRED (29/00), once; without it, none', async () => {
+    const image = await serve('?fault=power-cut-after-writes:1');
+    const c = await session('iqn.2026-11.test:station', 1);
+    assert.equal((await c.write10(10, Buffer.alloc(BLOCK, 0x33), BLOCK)).status, 0); // cached; the power goes after it
+    c.sendCommand(cdb6(0x00), { edtl: 0 });
+    assert.ok(await c.closesWithin(5000));
+    await served!.close();
+    // The same image served again by a drive that just got power; the station logs in again with the same port.
+    await serve('', { image, powerOnAttention: true });
+    const again = await session('iqn.2026-11.test:station', 1);
+    assert.equal((await again.inquiry()).status, 0, 'INQUIRY is not interrupted by a unit attention');
+    const ua = await again.write10(10, Buffer.alloc(BLOCK, 0x44), BLOCK);
+    assert.equal(ua.status, 2, 'the first command after the power-on is not carried out');
+    assert.deepEqual([senseOf(ua).senseKey, senseOf(ua).asc, senseOf(ua).ascq], [6, 0x29, 0x00]);
+    assert.equal((await again.collect(again.sendCommand(cdb6(0x00), { edtl: 0 }))).status, 0, 'reported once to that port');
+    again.destroy();
+    const relogin = await session('iqn.2026-11.test:station', 1);
+    assert.equal((await relogin.collect(relogin.sendCommand(cdb6(0x00), { edtl: 0 }))).status, 0, 'not again when the same port logs in again');
+    const other = await session('iqn.2026-11.test:other', 2);
+    const ua2 = await other.collect(other.sendCommand(cdb6(0x00), { edtl: 0 }));
+    assert.deepEqual([ua2.status, senseOf(ua2).asc, senseOf(ua2).ascq], [2, 0x29, 0x00], 'another port gets its own');
+    await served!.close();
+    await serve('', { image });
+    const plain = await session('iqn.2026-11.test:station', 3);
+    assert.equal((await plain.collect(plain.sendCommand(cdb6(0x00), { edtl: 0 }))).status, 0, 'served without the option: no unit attention');
   });
 
   it('a command the drive never answers is never answered; ABORT TASK frees it and the session goes on', async () => {

@@ -52,9 +52,10 @@ export function register(program: Command): void {
     .option('--chap-user <name>', 'require CHAP with this user name')
     .option('--chap-secret-file <file>', 'the CHAP secret (a file readable only by its owner; 12-16 bytes recommended)')
     .option('--allow-remote', 'allow a non-loopback listen address')
+    .option('--power-on', 'the drives were just switched on: each initiator\'s first command to each LUN gets the unit attention POWER ON OCCURRED (29/00), as after a real power cut')
     .addOption(jsonOption())
     .description('serve emulated MO and CD-ROM drives to real initiators over iSCSI (docs/iscsi.md)')
-    .action(async (o: { listen: string; iqn: string; mo: string[]; cd: string[]; chapUser?: string; chapSecretFile?: string; allowRemote?: boolean; json?: boolean }) => {
+    .action(async (o: { listen: string; iqn: string; mo: string[]; cd: string[]; chapUser?: string; chapSecretFile?: string; allowRemote?: boolean; powerOn?: boolean; json?: boolean }) => {
       const { host, port } = parseListen(o.listen, 3260);
       if (!isLoopbackHost(host) && !o.allowRemote) throw new UsageError(`--listen ${o.listen} is not a loopback address`, 'add --allow-remote to serve other machines (and set up CHAP)');
       if (!!o.chapUser !== !!o.chapSecretFile) throw new UsageError('--chap-user and --chap-secret-file go together');
@@ -67,7 +68,7 @@ export function register(program: Command): void {
       }
       if (!isLoopbackHost(host) && !chap) info('mocopy: warning: serving beyond loopback without CHAP: anyone who reaches this port can read and write the images');
       const log = o.json ? (e: Record<string, unknown>) => process.stdout.write(JSON.stringify({ t: new Date().toISOString(), ...e }) + '\n') : undefined;
-      const served = await serveEmulatedDrives({ mo: o.mo, cd: o.cd, iqn: o.iqn, host, port, ...(chap ? { chap } : {}), ...(log ? { log } : {}) });
+      const served = await serveEmulatedDrives({ mo: o.mo, cd: o.cd, iqn: o.iqn, host, port, ...(chap ? { chap } : {}), ...(log ? { log } : {}), ...(o.powerOn ? { powerOnAttention: true } : {}) });
       if (o.json) process.stdout.write(JSON.stringify({ event: 'ready', portal: served.portal, iqn: o.iqn, luns: served.luns, chap: !!chap }) + '\n');
       else {
         out(`mocopy: iSCSI target ${o.iqn} ready on ${served.portal}${chap ? ' (CHAP)' : ''}`);

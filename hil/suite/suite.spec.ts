@@ -431,7 +431,7 @@ describe(`HIL suite (${rig.mode})`, function () {
         assert.equal(failure(r.last.error?.message), failure(ref.last.error?.message), 'the same command, LBA and sense as against the in-process emulator');
         assert.deepEqual(after, [...f.before].sort(), 'verify finds no new copy');
       });
-      it(`iscsi-pcut: mocopy copy onto the disc served with ${f.powerCut.fault} loses its connection mid-copy and does not complete; once the host serves the image again, a second run completes the copy, which opens to the publisher's bytes`, async () => {
+      it(`iscsi-pcut: mocopy copy onto the disc served with ${f.powerCut.fault} loses its connection mid-copy; served again after the cut, the drive reports its power-on and the copy stops with E_MEDIUM_CHANGED (exit 5); a second run completes the copy, which opens to the publisher's bytes`, async () => {
         const spec = needFault(f.powerCut, 'power-cut');
         const first = copyByCli(spec);
         // The host serves the image again once the cut has happened (run.sh): wait until the drive answers.
@@ -449,6 +449,11 @@ describe(`HIL suite (${rig.mode})`, function () {
         const waitedMs = Date.now() - t0;
         record('observed', { check: 'iscsi-pcut-first', role: 'iscsi-pcut', value: { exit: first.status, signal: first.signal, last: first.last, ms: first.ms, waitedMs } });
         assert.notEqual(first.status, 0, `the first run completed (exit 0): the cut came too late to interrupt it (${JSON.stringify(first.last)})`);
+        // The drive served again reports its power-on (run.sh: --power-on); QEMU's initiator, logging in again,
+        // passes it up, and the swap guard stops the copy at once rather than at the read-back.
+        assert.equal(first.last.error?.code, 'E_MEDIUM_CHANGED', `the first run stopped otherwise: ${JSON.stringify(first.last)}`);
+        assert.match(first.last.error!.message, /\(29\/00\)/);
+        assert.equal(first.status, 5);
         assert.ok(back, 'the drive answered again within 90 s (the host serves the image again after the cut)');
         // The second run, as the hint says ("run the same command again"): it completes and opens to the original.
         const r = await copyThenOpen(spec, 'iscsi-pcut', f.contentId, f.scheme, f.file);

@@ -241,7 +241,8 @@ QPID=$!
 # initiator reconnects), so the rig stops QEMU itself rather than sit out the whole limit. The power-cut target is
 # the exception, by design: once its drive has cut the power (its log says so), it is stopped, the image is kept as
 # the cut left it (for iscsi-host.ts), and the same image is served again on the same portal, without the fault: the
-# initiator's reconnection then reaches a drive that has power again.
+# initiator's reconnection then reaches a drive that has power again, and says so as a real one does (--power-on:
+# POWER ON OCCURRED to the first command of each initiator).
 TGONE="" PCUT_AT="" PCUT_MS="" PCUT_EXIT=""
 while kill -0 $QPID 2>/dev/null; do
   if [ -n "$TPID" ] && [ -z "$TGONE" ] && ! kill -0 $TPID 2>/dev/null; then
@@ -256,7 +257,7 @@ while kill -0 $QPID 2>/dev/null; do
     kill -0 $P2PID 2>/dev/null && kill -KILL $P2PID
     PCUT_EXIT=0; wait $P2PID 2>/dev/null || PCUT_EXIT=$?
     cp media/pcut-mo.img media/pcut-mo.at-cut.img
-    $MOCOPY emu serve --iscsi --listen "$PCUT_PORTAL" --iqn $PCUT_IQN --mo "$W/media/pcut-mo.img" --json > pcut-target-2.log 2> pcut-target-2.err &
+    $MOCOPY emu serve --iscsi --power-on --listen "$PCUT_PORTAL" --iqn $PCUT_IQN --mo "$W/media/pcut-mo.img" --json > pcut-target-2.log 2> pcut-target-2.err &
     P2PID=$!
     [ -n "$(ready pcut-target-2.log $P2PID)" ] || echo "hil: the power-cut disc could not be served again:" "$(cat pcut-target-2.err)" >&2
     PCUT_MS=$(( $(ms) - PCUT_AT ))

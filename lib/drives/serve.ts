@@ -25,6 +25,7 @@ export interface ServedDrives {
 export async function serveEmulatedDrives(o: {
   mo?: string[]; cd?: string[]; iqn: string; host?: string; port?: number;
   chap?: IscsiTargetConfig['chap']; log?: IscsiTargetConfig['log']; options?: IscsiTargetConfig['options'];
+  powerOnAttention?: boolean;
 }): Promise<ServedDrives> {
   const wanted = [...(o.mo ?? []).map((p) => ({ kind: 'mo' as const, spec: `emu-mo:${p}` })), ...(o.cd ?? []).map((p) => ({ kind: 'cd' as const, spec: `emu-cd:${p}` }))];
   if (wanted.length === 0) throw new UsageError('nothing to serve: give --mo IMAGE and/or --cd IMAGE');
@@ -35,6 +36,7 @@ export async function serveEmulatedDrives(o: {
       iqn: o.iqn, host: o.host ?? '127.0.0.1', port: o.port ?? 3260,
       luns: drives.map((d, lun) => ({ lun, transport: d, blockSize: () => d.mediumInfo?.blockSize })),
       ...(o.chap ? { chap: o.chap } : {}), ...(o.log ? { log: o.log } : {}), ...(o.options ? { options: o.options } : {}),
+      ...(o.powerOnAttention ? { powerOnAttention: true } : {}),
     });
     const luns = wanted.map((w, lun) => ({ lun, kind: w.kind, spec: w.spec, ...(drives[lun]!.mediumInfo?.mediumId ? { mediumId: drives[lun]!.mediumInfo!.mediumId!.toString('hex') } : {}) }));
     const a = target.address;

@@ -20,11 +20,22 @@ export class SharedUnit {
   readonly nexuses = new Set<Nexus>();
   /** The nexus holding the RESERVE(6) reservation, if any. */
   reservedBy: Nexus | undefined;
-  constructor(readonly lun: number, readonly transport: Transport, readonly blockSize: () => number | undefined) {}
+  /** Initiator ports already told of the power-on (when the unit reports one). */
+  private readonly toldPowerOn = new Set<string>();
+  constructor(readonly lun: number, readonly transport: Transport, readonly blockSize: () => number | undefined, private readonly powerOn = false) {}
 
-  open(): Nexus {
+  /**
+   * A nexus for one initiator port (its iSCSI name and ISID). A unit that reports its power-on gives each port
+   * POWER ON OCCURRED (29/00) on its first command, once (SAM-5 sets it for every port at power-on): an initiator
+   * that logs in again after the drive lost power learns that writes the drive had cached may be gone.
+   */
+  open(initiatorPort: string): Nexus {
     const n = new Nexus(this);
     this.nexuses.add(n);
+    if (this.powerOn && !this.toldPowerOn.has(initiatorPort)) {
+      this.toldPowerOn.add(initiatorPort);
+      n.attention(0x29, 0x00);
+    }
     return n;
   }
 

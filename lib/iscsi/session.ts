@@ -50,7 +50,7 @@ export class Session {
     readonly connection: Connection,
   ) {
     this.expCmdSN = cmdSN;
-    if (!discovery) for (const u of units) this.nexuses.set(u.lun, u.open());
+    if (!discovery) for (const u of units) this.nexuses.set(u.lun, u.open(`${initiatorName},i,0x${isid.toString('hex')}`));
   }
 
   get maxCmdSN(): number {

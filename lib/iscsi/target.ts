@@ -28,6 +28,11 @@ export interface IscsiTargetConfig {
   options?: Partial<TargetOptions>;
   /** One event per line (login, reject, drop, task management…); default: none. */
   log?: (e: Record<string, unknown>) => void;
+  /**
+   * The drives were just switched on: each initiator port's first command to each LUN gets POWER ON OCCURRED
+   * (29/00), as from a real drive after power-up (default no: most tests want a unit without attentions).
+   */
+  powerOnAttention?: boolean;
 }
 
 export const DEFAULT_TARGET_OPTIONS: TargetOptions = {
@@ -64,7 +69,7 @@ export class IscsiTarget implements TargetContext {
     const lunNumbers = new Set(cfg.luns.map((l) => l.lun));
     if (lunNumbers.size !== cfg.luns.length) throw new TypeError('LUN numbers must be distinct');
     this.options = { ...DEFAULT_TARGET_OPTIONS, ...cfg.options };
-    this.units = cfg.luns.map((l) => new SharedUnit(l.lun, l.transport, l.blockSize));
+    this.units = cfg.luns.map((l) => new SharedUnit(l.lun, l.transport, l.blockSize, cfg.powerOnAttention ?? false));
     this.log = cfg.log ?? (() => undefined);
     this.server = createServer((s) => this.accept(s));
   }
