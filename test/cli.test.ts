@@ -52,6 +52,7 @@ describe('mocopy CLI', function () {
     const env = { MOCOPY_CENTER_DB: w.ledger, MOCOPY_STATION_KEY: w.stationKeyPath };
     const cat = JSON.parse(mocopy(['catalog', `emu:${w.masterIso}`, '--json']).stdout);
     assert.deepEqual(cat.contents.map((c: { contentId: string }) => c.contentId), ['APP-1', 'APP-2']);
+    assert.match(mocopy(['-v', 'catalog', `emu:${w.masterIso}`]).stderr, /^mocopy: emu:.*: emulated in this process; max transfer \d+ bytes$/m, 'catalog opens its drive as the other commands do (-v)');
     const copy = mocopy(['copy', `emu:${w.masterIso}`, `emu:${disc}`, '--content', 'APP-2', '--scheme', 'b', '--json'], env);
     assert.equal(copy.code, 0, copy.stderr);
     const lines = copy.stdout.trim().split('\n').filter((l) => l.startsWith('{"'));

@@ -1,7 +1,7 @@
 /** `mocopy catalog MASTER`: what a master offers, read through the CD-ROM drive. */
 import type { Command } from 'commander';
-import { openDevice, openMaster } from '../../lib/index.js';
-import { jsonOption, out, printJson } from '../common.js';
+import { openMaster } from '../../lib/index.js';
+import { jsonOption, openDrive, out, printJson } from '../common.js';
 
 export function register(program: Command): void {
   program.command('catalog')
@@ -9,7 +9,7 @@ export function register(program: Command): void {
     .description('list the programs on a master')
     .addOption(jsonOption())
     .action(async (spec: string, o: { json?: boolean }) => {
-      const dev = await openDevice(spec, { write: false });
+      const dev = await openDrive(spec, { write: false });
       try {
         const m = await openMaster(dev);
         if (o.json) return printJson({ master: spec, volumeId: m.volume.volumeId, title: m.catalog.title, contents: m.catalog.contents });
