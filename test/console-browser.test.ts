@@ -1,12 +1,14 @@
 /**
  * The operators' console in real Chromium (Debian's `chromium`, driven by playwright-core through its
  * executablePath: no browser download), against a real center whose licenses come from real `mocopy copy` runs.
- * axe-core is injected from node_modules (no network). The SQLite run writes the screenshots docs/console.md shows.
+ * axe-core is injected from node_modules (no network). The SQLite run takes the screenshots docs/console.md shows
+ * (into docs/console with MOCOPY_UPDATE_SCREENSHOTS=1, else into the temporary directory).
  */
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { createConsole } from '../lib/center/console/console.js';
@@ -18,7 +20,11 @@ import { addOperator } from './console-helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-const SHOTS = join(process.cwd(), 'docs', 'console');
+/**
+ * docs/console.md's screenshots are rewritten only on request (`npm run docs:screenshots`): they show the
+ * run's own times and IDs, so every test run would otherwise leave the working tree changed.
+ */
+const SHOTS = process.env.MOCOPY_UPDATE_SCREENSHOTS === '1' ? join(process.cwd(), 'docs', 'console') : join(tmpdir(), 'mocopy-console-shots');
 const PW = 'correct horse battery';
 const XSS = '<img src=x onerror=alert(1)>';
 
